@@ -1,0 +1,33 @@
+"""The app factory: wires routers, middleware, error handlers and the lifespan. Nothing else."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from gateway import http_errors, probes
+from gateway.edge import EdgeMiddleware
+from gateway.openai.chat.router import router as chat_router
+from gateway.openai.completions.router import router as completions_router
+from gateway.openai.embeddings.router import router as embeddings_router
+from gateway.openai.models.router import router as models_router
+from gateway.resources import lifespan_for
+from gateway.settings import Settings
+
+
+def create_app(
+    settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """``upstream_transport`` is the test seam (``httpx.MockTransport``); None in production."""
+    app = FastAPI(
+        title="Sovereign Gateway",
+        lifespan=lifespan_for(settings, upstream_transport),
+        docs_url=None,
+        redoc_url=None,
+    )
+    for router in (chat_router, completions_router, embeddings_router, models_router):
+        app.include_router(router)
+    app.include_router(probes.router)
+    http_errors.install(app)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
+    return app

@@ -1,0 +1,156 @@
+"""``sovereign-gateway``: serve, quick mode, key tools, and the local demo (``make run``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from gateway.auth import hash_key, new_key
+from gateway.settings import Settings, load_settings
+
+_WORKER_SETTINGS_ENV = "SOVEREIGN_GATEWAY_WORKER_SETTINGS"
+
+
+def quick_settings(engine_url: str, api_key: str, models: list[str], **server: Any) -> Settings:
+    """One pool in DE holding one engine, one tenant holding one key (hashed at once)."""
+    return Settings(
+        server={k: v for k, v in server.items() if v is not None},
+        pools=[
+            {
+                "name": "local",
+                "jurisdiction": "DE",
+                "site": "local",
+                "gpu": "cpu",
+                "engines": [engine_url],
+                "models": models,
+            }
+        ],
+        tenants=[{"id": "default", "api_keys": [{"id": "cli", "hash": hash_key(api_key)}]}],
+    )
+
+
+def discover_models(engine_url: str, timeout: float = 10.0) -> list[str]:
+    response = httpx.get(engine_url.rstrip("/") + "/v1/models", timeout=timeout, trust_env=False)
+    response.raise_for_status()
+    models = [str(m["id"]) for m in response.json().get("data", [])]
+    if not models:
+        raise SystemExit(f"the engine at {engine_url} serves no models")
+    return models
+
+
+def serve(settings: Settings) -> None:
+    server = settings.server
+    if server.workers == 1:
+        uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="warning")
+        return
+    # Worker processes rebuild the app from the settings main() validated, passed by env.
+    os.environ[_WORKER_SETTINGS_ENV] = orjson.dumps(_dump_with_secrets(settings)).decode()
+    uvicorn.run(
+        "gateway.cli:worker_app",
+        factory=True,
+        host=server.host,
+        port=server.port,
+        workers=server.workers,
+        log_level="warning",
+    )
+
+
+def worker_app() -> FastAPI:
+    data = orjson.loads(os.environ[_WORKER_SETTINGS_ENV])
+    return create_app(Settings.model_validate(data))
+
+
+def _dump_with_secrets(settings: Settings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    pepper = settings.security.key_pepper
+    data["security"]["key_pepper"] = pepper.get_secret_value() if pepper else None
+    return data
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    server = {"host": args.host, "port": args.port, "workers": args.workers}
+    if args.config:
+        if args.engine or args.api_key:
+            raise SystemExit("use either --config or --engine/--api-key, not both")
+        overrides = {k: v for k, v in server.items() if v is not None}
+        base = load_settings(Path(args.config))
+        settings = base.model_copy(update={"server": base.server.model_copy(update=overrides)})
+    elif args.engine and args.api_key:
+        models = discover_models(args.engine)
+        settings = quick_settings(args.engine, args.api_key, models, **server)
+        print(f"quick mode: engine {args.engine}, models {', '.join(models)}, jurisdiction DE")
+    else:
+        raise SystemExit("give --config FILE, or --engine URL and --api-key KEY")
+    print(f"serving on http://{settings.server.host}:{settings.server.port}/v1", flush=True)
+    serve(settings)
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    pepper = os.environ.get(args.pepper_env, "").encode() or None
+    if args.keys_command == "new":
+        key = new_key()
+        print(f"key:  {key}\nhash: {hash_key(key, pepper)}")
+        print("Store the hash in the configuration; the key is shown only now.", file=sys.stderr)
+    else:
+        key = sys.stdin.readline().strip() if args.key == "-" else args.key
+        print(hash_key(key, pepper))
+    return 0
+
+
+def _cmd_run_local(args: argparse.Namespace) -> int:
+    from gateway.demo import run_local
+
+    return run_local(port=args.port, engine_port=args.engine_port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sovereign-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve_p = sub.add_parser("serve", help="run the gateway")
+    serve_p.add_argument("--config", help="YAML configuration file")
+    serve_p.add_argument("--engine", help="quick mode: one vLLM engine base URL")
+    serve_p.add_argument("--api-key", help="quick mode: the one API key accepted")
+    serve_p.add_argument("--host")
+    serve_p.add_argument("--port", type=int)
+    serve_p.add_argument("--workers", type=int)
+    serve_p.set_defaults(func=_cmd_serve)
+
+    keys_p = sub.add_parser("keys", help="make API keys and their hashes")
+    keys_p.add_argument(
+        "--pepper-env",
+        default="SOVEREIGN_SECURITY__KEY_PEPPER",
+        help="environment variable holding the key pepper (default: the gateway's own)",
+    )
+    keys_sub = keys_p.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("new", help="generate a key; print it once with its hash")
+    hash_p = keys_sub.add_parser("hash", help="print the hash of KEY ('-' reads stdin)")
+    hash_p.add_argument("key")
+    keys_p.set_defaults(func=_cmd_keys)
+
+    local_p = sub.add_parser("run-local", help="start the local vLLM engine and the gateway")
+    local_p.add_argument("--port", type=int, default=8080)
+    local_p.add_argument("--engine-port", type=int, default=8011)
+    local_p.set_defaults(func=_cmd_run_local)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Pure ASGI middleware at the edge: request id and request-body size limit.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so it adds no per-chunk cost to streams and never
+buffers a response.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import PayloadTooLarge, render_json
+
+REQUEST_ID_HEADER = "x-request-id"
+# A client-supplied id is kept only if it is short and plain, so it is safe to log and echo.
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _reject(send_with_id, self.max_body_bytes)
+            return
+
+        received = 0
+        limit = self.max_body_bytes
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, counting_receive, send_with_id)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = str(value.decode("latin-1"))
+            if _CLIENT_ID.match(candidate):
+                return candidate
+            break
+    return new_request_id()
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+
+
+async def _reject(send: Send, limit: int) -> None:
+    error = _too_large(limit)
+    body = render_json(error)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

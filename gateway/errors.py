@@ -1,0 +1,163 @@
+"""The gateway's one exception tree, and the one place errors become OpenAI error JSON.
+
+::
+
+    GatewayError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error
+    │   ├── PayloadTooLarge           413 invalid_request_error / payload_too_large
+    │   └── MethodNotAllowed          405 invalid_request_error / method_not_allowed
+    ├── AuthenticationFailed          401 authentication_error / invalid_api_key
+    ├── PermissionDenied              403 permission_denied
+    │   └── ResidencyViolation        403 permission_denied / residency_violation
+    ├── NotFound                      404 not_found_error
+    │   └── ModelNotFound             404 invalid_request_error / model_not_found
+    ├── UpstreamError                 502 api_error / upstream_error
+    │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
+    │   ├── UpstreamTimeout           504 api_error / upstream_timeout
+    │   └── NoEngineAvailable         503 api_error / no_engine_available (+ Retry-After)
+    └── (anything else)               500 api_error / internal_error, message hidden
+
+The status codes are the ones the openai SDK maps to its exceptions (400 BadRequestError,
+401 AuthenticationError, 403 PermissionDeniedError, 404 NotFoundError, 429 RateLimitError,
+>=500 InternalServerError). Foreign exceptions (httpx, pydantic) are translated into this tree
+at the boundary where they occur, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+
+class GatewayError(Exception):
+    status_code: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str | None] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.error_type, self.param, self.code)
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code: ClassVar[str | None] = None
+
+
+class PayloadTooLarge(InvalidRequest):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class MethodNotAllowed(InvalidRequest):
+    status_code = 405
+    default_code = "method_not_allowed"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status_code = 403
+    error_type = "permission_denied"
+    default_code: ClassVar[str | None] = None
+
+
+class ResidencyViolation(PermissionDenied):
+    default_code = "residency_violation"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_type = "not_found_error"
+    default_code: ClassVar[str | None] = None
+
+
+class ModelNotFound(NotFound):
+    error_type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class UpstreamError(GatewayError):
+    status_code = 502
+    default_code = "upstream_error"
+
+
+class UpstreamStatusError(UpstreamError):
+    """The engine answered with an error status: 4xx pass through, 5xx become 502."""
+
+    def __init__(
+        self,
+        upstream_status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.upstream_status = upstream_status
+        self._type = error_type
+
+    @property
+    def status(self) -> int:
+        return self.upstream_status if 400 <= self.upstream_status < 500 else 502
+
+    def body(self) -> dict[str, Any]:
+        default_type = "invalid_request_error" if self.status < 500 else "api_error"
+        return error_body(self.message, self._type or default_type, self.param, self.code)
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    default_code = "upstream_timeout"
+
+
+class NoEngineAvailable(UpstreamError):
+    status_code = 503
+    default_code = "no_engine_available"
+
+
+def error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    """Anything that is not ours becomes a generic 500 whose message reveals nothing."""
+    if isinstance(exc, GatewayError):
+        return exc
+    return GatewayError("The gateway failed to process the request.")
+
+
+def render_json(exc: GatewayError) -> bytes:
+    return orjson.dumps(exc.body())
+
+
+def render_sse(exc: GatewayError) -> bytes:
+    """An error after the stream has started: one in-band event the openai SDK raises on."""
+    return b"data: " + orjson.dumps(exc.body()) + b"\n\n"

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from gateway.openai.chat.schemas import ChatCompletionRequest
+from gateway.openai.proxy import proxy
+from gateway.resources import PrincipalDep, RequestIdDep, ResourcesDep
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def create_chat_completion(
+    body: ChatCompletionRequest,
+    principal: PrincipalDep,
+    resources: ResourcesDep,
+    request_id: RequestIdDep,
+) -> Response:
+    return await proxy(
+        resources, principal, request_id, "/v1/chat/completions", body, stream=bool(body.stream)
+    )

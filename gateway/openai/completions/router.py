@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from gateway.openai.completions.schemas import CompletionRequest
+from gateway.openai.proxy import proxy
+from gateway.resources import PrincipalDep, RequestIdDep, ResourcesDep
+
+router = APIRouter()
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(
+    body: CompletionRequest,
+    principal: PrincipalDep,
+    resources: ResourcesDep,
+    request_id: RequestIdDep,
+) -> Response:
+    return await proxy(
+        resources, principal, request_id, "/v1/completions", body, stream=bool(body.stream)
+    )

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from gateway.openai.embeddings.schemas import EmbeddingRequest
+from gateway.openai.proxy import proxy
+from gateway.resources import PrincipalDep, RequestIdDep, ResourcesDep
+
+router = APIRouter()
+
+
+@router.post("/v1/embeddings", response_model=None)
+async def create_embedding(
+    body: EmbeddingRequest,
+    principal: PrincipalDep,
+    resources: ResourcesDep,
+    request_id: RequestIdDep,
+) -> Response:
+    return await proxy(resources, principal, request_id, "/v1/embeddings", body)

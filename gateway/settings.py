@@ -1,0 +1,168 @@
+"""One settings root, from a YAML file plus ``SOVEREIGN_*`` environment variables.
+
+Priority, highest first: values passed to the constructor, the environment (nested with
+``__``, e.g. ``SOVEREIGN_SERVER__PORT=9000``), the YAML file, the defaults. Built once in
+``main`` and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+# ISO 3166-1 alpha-2, upper case. The EU uses "EL" for Greece in some registers; ISO says GR.
+Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    # Largest request body accepted, in bytes; larger bodies get a 413 before being read whole.
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class UpstreamSettings(_Section):
+    """Timeouts (seconds) and connection limits of the httpx client to the engines."""
+
+    connect_timeout: float = Field(3.0, gt=0)
+    # Longest silence between two chunks of an engine's answer (prefill of a long prompt
+    # under load can take a while; a stalled engine must not hold a client forever).
+    read_timeout: float = Field(300.0, gt=0)
+    write_timeout: float = Field(30.0, gt=0)
+    pool_timeout: float = Field(5.0, gt=0)
+    max_connections: int = Field(1024, ge=1)
+    max_keepalive_connections: int = Field(256, ge=0)
+    keepalive_expiry: float = Field(30.0, ge=0)
+    health_timeout: float = Field(2.0, gt=0)
+
+
+class PoolSettings(_Section):
+    name: Identifier
+    jurisdiction: Jurisdiction
+    site: Identifier
+    gpu: Identifier = "cpu"
+    engines: list[AnyHttpUrl] = Field(min_length=1)
+    models: list[Identifier] = Field(min_length=1)
+
+    @field_validator("engines")
+    @classmethod
+    def _no_duplicate_engines(cls, engines: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        if len({str(e) for e in engines}) != len(engines):
+            raise ValueError("an engine URL is listed twice")
+        return engines
+
+
+class ApiKeySettings(_Section):
+    id: Identifier
+    # "sha256:<hex>" or, with a pepper configured, "hmac-sha256:<hex>"; never the key itself.
+    hash: str
+
+    @field_validator("hash")
+    @classmethod
+    def _is_hash(cls, value: str) -> str:
+        if not KEY_HASH_PATTERN.match(value):
+            raise ValueError(
+                "must be 'sha256:<64 hex>' or 'hmac-sha256:<64 hex>' "
+                "(make one with `sovereign-gateway keys new`); clear-text keys are refused"
+            )
+        return value
+
+
+class TenantSettings(_Section):
+    id: Identifier
+    api_keys: list[ApiKeySettings] = Field(min_length=1)
+    allowed_jurisdictions: list[Jurisdiction] = Field(default_factory=lambda: ["DE"], min_length=1)
+    # Model names this tenant may use; "*" means every model served in its jurisdictions.
+    allowed_models: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class SecuritySettings(_Section):
+    # Optional server-side secret mixed into key hashes (HMAC), so a leaked config alone
+    # cannot be used to test guessed keys offline. Set it through the environment.
+    key_pepper: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SOVEREIGN_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    server: ServerSettings = ServerSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    security: SecuritySettings = SecuritySettings()
+    pools: list[PoolSettings] = Field(default_factory=list)
+    tenants: list[TenantSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Settings:
+        _require_unique("pool name", [p.name for p in self.pools])
+        _require_unique("tenant id", [t.id for t in self.tenants])
+        _require_unique("api key id", [k.id for t in self.tenants for k in t.api_keys])
+        _require_unique("api key hash", [k.hash for t in self.tenants for k in t.api_keys])
+        engines = [str(e) for p in self.pools for e in p.engines]
+        _require_unique("engine URL (across pools)", engines)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def _require_unique(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value!r}")
+        seen.add(value)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings root; ``config_file`` is the YAML file (it must exist)."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"configuration file not found: {config_file}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    return _FromFile(**overrides)

@@ -1,0 +1,63 @@
+"""Runtime view of the configuration: pools, their engines, tenants. Immutable values.
+
+Built once from the settings. Everything that decides where a request may go reads these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    jurisdiction: str
+    site: str
+    gpu: str
+    models: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    url: str  # base URL without a trailing slash, e.g. http://10.0.0.5:8000
+    pool: Pool
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    allowed_jurisdictions: frozenset[str]
+    allowed_models: frozenset[str] | None  # None: every model in its jurisdictions
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed_models is None or model in self.allowed_models
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    pools: tuple[Pool, ...]
+    engines: tuple[Engine, ...]
+    tenants: tuple[Tenant, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        pools: list[Pool] = []
+        engines: list[Engine] = []
+        for p in settings.pools:
+            pool = Pool(p.name, p.jurisdiction, p.site, p.gpu, frozenset(p.models))
+            pools.append(pool)
+            engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)
+        tenants = tuple(
+            Tenant(
+                t.id,
+                frozenset(t.allowed_jurisdictions),
+                None if "*" in t.allowed_models else frozenset(t.allowed_models),
+            )
+            for t in settings.tenants
+        )
+        return cls(tuple(pools), tuple(engines), tenants)
+
+    def served_models(self) -> frozenset[str]:
+        return frozenset(m for p in self.pools for m in p.models)

