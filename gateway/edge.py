@@ -14,8 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import PayloadTooLarge, render_json
 
 REQUEST_ID_HEADER = "x-request-id"
-# A client-supplied id is kept only if it is short and plain, so it is safe to log and echo.
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+CLIENT_REQUEST_ID_HEADER = "x-client-request-id"
+# The request id is always ours: it must be unique (the engine, metering and the audit trail
+# key on it). A client's own X-Request-Id is echoed as X-Client-Request-Id for correlation,
+# if it is short and plain, so it is safe to log and echo.
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def new_request_id() -> str:
@@ -31,13 +34,16 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        id_header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        id_headers = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
+        client_id = _client_request_id(scope)
+        if client_id is not None:
+            id_headers.append((CLIENT_REQUEST_ID_HEADER.encode(), client_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), id_header]
+                message["headers"] = [*message.get("headers", []), *id_headers]
             await send(message)
 
         declared = _content_length(scope)
@@ -60,14 +66,12 @@ class EdgeMiddleware:
         await self.app(scope, counting_receive, send_with_id)
 
 
-def _request_id(scope: Scope) -> str:
+def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = str(value.decode("latin-1"))
-            if _CLIENT_ID.match(candidate):
-                return candidate
-            break
-    return new_request_id()
+            return candidate if _CLIENT_ID.match(candidate) else None
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

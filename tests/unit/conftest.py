@@ -84,7 +84,11 @@ def chat_ok(request: httpx.Request) -> httpx.Response:
             "object": "chat.completion",
             "model": "smollm2",
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "Hallo!"}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hallo!"},
+                    "finish_reason": "stop",
+                }
             ],
             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
         },

@@ -22,7 +22,10 @@ def test_keys_are_random_and_hashes_are_stable() -> None:
 
 def test_keyring_finds_the_principal_by_hash() -> None:
     ring = KeyRing(
-        [(hash_key("k1"), Principal(TENANT, "id-1")), (hash_key("k2", b"p"), Principal(TENANT, "id-2"))],
+        [
+            (hash_key("k1"), Principal(TENANT, "id-1")),
+            (hash_key("k2", b"p"), Principal(TENANT, "id-2")),
+        ],
         pepper=b"p",
     )
     assert ring.authenticate("Bearer k1").key_id == "id-1"
@@ -60,8 +63,12 @@ def test_keyring_holds_no_clear_key() -> None:
     assert DE_KEY.encode() not in b"".join(k.digest for k in ring._keys)
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer nope"}, {"authorization": "Token x"}])
-def test_http_401_in_openai_form(client: TestClient, engines: FakeEngines, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers", [{}, {"authorization": "Bearer nope"}, {"authorization": "Token x"}]
+)
+def test_http_401_in_openai_form(
+    client: TestClient, engines: FakeEngines, headers: dict[str, str]
+) -> None:
     for method, path in [("POST", "/v1/chat/completions"), ("GET", "/v1/models")]:
         response = client.request(method, path, json=CHAT, headers=headers)
         assert response.status_code == 401

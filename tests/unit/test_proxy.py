@@ -27,13 +27,17 @@ def test_chat_is_forwarded_unchanged_and_tagged_with_where_it_ran(
     assert engines.requests[0].headers["x-request-id"] == response.headers["x-request-id"]
 
 
-def test_de_tenant_never_reaches_the_austrian_pool(client: TestClient, engines: FakeEngines) -> None:
+def test_de_tenant_never_reaches_the_austrian_pool(
+    client: TestClient, engines: FakeEngines
+) -> None:
     for _ in range(12):
         assert client.post("/v1/chat/completions", json=CHAT, headers=auth()).status_code == 200
     assert set(engines.hosts) == {"de-1.engine", "de-2.engine"}  # round robin, DE only
 
 
-def test_completions_and_embeddings_reach_their_paths(client: TestClient, engines: FakeEngines) -> None:
+def test_completions_and_embeddings_reach_their_paths(
+    client: TestClient, engines: FakeEngines
+) -> None:
     completion = {"model": "smollm2", "prompt": "Es war einmal", "max_tokens": 5}
     embedding = {"model": "smollm2", "input": ["eins", "zwei"]}
     assert client.post("/v1/completions", json=completion, headers=auth()).status_code == 200
@@ -116,10 +120,19 @@ def test_all_engines_down_is_503_and_never_crosses_the_border(engines: FakeEngin
     assert sorted(engines.hosts) == ["de-1.engine", "de-2.engine"]  # both tried, AT never
 
 
-def test_engine_4xx_passes_through_and_5xx_becomes_502(engines: FakeEngines, client: TestClient) -> None:
+def test_engine_4xx_passes_through_and_5xx_becomes_502(
+    engines: FakeEngines, client: TestClient
+) -> None:
     engines.handler = lambda request: httpx.Response(
         400,
-        json={"error": {"message": "max_tokens is too large", "type": "BadRequestError", "param": "max_tokens", "code": 400}},
+        json={
+            "error": {
+                "message": "max_tokens is too large",
+                "type": "BadRequestError",
+                "param": "max_tokens",
+                "code": 400,
+            }
+        },
     )
     bad = client.post("/v1/chat/completions", json=CHAT, headers=auth())
     assert bad.status_code == 400
@@ -143,10 +156,17 @@ def test_engine_timeout_is_504(engines: FakeEngines, client: TestClient) -> None
     assert response.json()["error"]["code"] == "upstream_timeout"
 
 
-def test_client_request_id_is_kept_when_plain(client: TestClient, engines: FakeEngines) -> None:
+def test_request_ids_are_ours_and_the_clients_is_echoed(
+    client: TestClient, engines: FakeEngines
+) -> None:
     headers = {**auth(), "x-request-id": "trace-abc-12345"}
-    response = client.post("/v1/chat/completions", json=CHAT, headers=headers)
-    assert response.headers["x-request-id"] == "trace-abc-12345"
+    first = client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    second = client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    # A reused client id must not make two requests share an id at the engine.
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    assert first.headers["x-request-id"].startswith("req_")
+    assert first.headers["x-client-request-id"] == "trace-abc-12345"
+    assert engines.requests[0].headers["x-request-id"] == first.headers["x-request-id"]
     hostile = {**auth(), "x-request-id": "bad id\twith <html>"}
     response = client.post("/v1/chat/completions", json=CHAT, headers=hostile)
-    assert response.headers["x-request-id"].startswith("req_")
+    assert "x-client-request-id" not in response.headers

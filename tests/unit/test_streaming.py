@@ -44,9 +44,12 @@ def test_stream_is_relayed_as_sse(engines: FakeEngines) -> None:
         200, headers={"content-type": "text/event-stream"}, content=_chunks([b"".join(EVENTS)])
     )
     app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
-    with TestClient(app) as client, client.stream(
-        "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
-    ) as response:
+    with (
+        TestClient(app) as client,
+        client.stream(
+            "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
+        ) as response,
+    ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-sovereign-jurisdiction"] == "DE"
@@ -63,9 +66,12 @@ def test_failure_after_the_stream_started_is_an_in_band_error_event(engines: Fak
         200, headers={"content-type": "text/event-stream"}, content=breaks()
     )
     app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
-    with TestClient(app) as client, client.stream(
-        "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
-    ) as response:
+    with (
+        TestClient(app) as client,
+        client.stream(
+            "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
+        ) as response,
+    ):
         body = b"".join(response.iter_bytes())
     first, error = body.split(b"\n\n", 1)
     assert first + b"\n\n" == EVENTS[0]
@@ -76,7 +82,8 @@ def test_failure_after_the_stream_started_is_an_in_band_error_event(engines: Fak
 
 def test_error_before_the_first_byte_is_a_plain_http_error(engines: FakeEngines) -> None:
     engines.handler = lambda request: httpx.Response(
-        400, json={"object": "error", "message": "bad prompt", "type": "BadRequestError", "code": 400}
+        400,
+        json={"object": "error", "message": "bad prompt", "type": "BadRequestError", "code": 400},
     )
     app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
     with TestClient(app) as client:

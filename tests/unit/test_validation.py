@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -62,7 +64,7 @@ def test_oversized_body_is_413_by_declared_length(client: TestClient, engines: F
 
 
 def test_oversized_chunked_body_is_413(client: TestClient, engines: FakeEngines) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         yield b'{"model": "smollm2", "messages": [{"role": "user", "content": "'
         for _ in range(20):
             yield b"y" * 8192
