@@ -117,7 +117,7 @@ def gateway(engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base_url, process, log_path=folder / "gateway.log")
+        wait_healthy(base_url, process, log_path=folder / "gateway.log")
         yield Gateway(base_url, process)
     finally:
         process.terminate()
@@ -125,7 +125,7 @@ def gateway(engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -
         log.close()
 
 
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,0 +1,37 @@
+# The two commands a new user runs: `make install`, then `make test`. `make run` is the demo.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install test lint typecheck unit e2e run clean
+
+# Gateway venv in ./.venv; the vLLM engine (CPU) and its converted model in a per-user cache
+# folder keyed by the vLLM version, so fresh clones reuse them (see serving/local_engine.py).
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m serving.local_engine install
+
+# Everything: lint, format check, strict typing, unit tests, real-engine end-to-end tests.
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/python -m pytest tests/unit
+
+e2e:
+	$(BIN)/python -m pytest tests/e2e
+
+run:
+	$(BIN)/sovereign-gateway run-local
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
