@@ -51,7 +51,11 @@ class EngineHealth:
 
     async def _probe(self, engine: Engine) -> bool:
         try:
-            response = await self._client.get(engine.url + "/health", timeout=self._timeout)
+            key = engine.pool.engine_api_key
+            headers = {"authorization": "Bearer " + key} if key else {}
+            response = await self._client.get(
+                engine.url + "/health", headers=headers, timeout=self._timeout
+            )
         except httpx.HTTPError:
             return False
         return response.status_code == 200

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -37,7 +37,10 @@ def build_keyring(settings: Settings, topology: Topology) -> KeyRing:
     return KeyRing(entries, pepper.get_secret_value().encode() if pepper else None)
 
 
-def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None):  # type: ignore[no-untyped-def]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
+
+
+def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Lifespan:
     topology = Topology.from_settings(settings)
     keyring = build_keyring(settings, topology)  # fails at start-up, not at first request
 

@@ -68,6 +68,8 @@ class PoolSettings(_Section):
     gpu: Identifier = "cpu"
     engines: list[AnyHttpUrl] = Field(min_length=1)
     models: list[Identifier] = Field(min_length=1)
+    # The engines' own key, if they run with `vllm serve --api-key` (set it via the env).
+    api_key: SecretStr | None = None
 
     @field_validator("engines")
     @classmethod

@@ -5,7 +5,7 @@ Built once from the settings. Everything that decides where a request may go rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.settings import Settings
 
@@ -17,6 +17,8 @@ class Pool:
     site: str
     gpu: str
     models: frozenset[str]
+    # Sent to the engines as their bearer key; never the tenant's key, never logged.
+    engine_api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,8 @@ class Topology:
         pools: list[Pool] = []
         engines: list[Engine] = []
         for p in settings.pools:
-            pool = Pool(p.name, p.jurisdiction, p.site, p.gpu, frozenset(p.models))
+            key = p.api_key.get_secret_value() if p.api_key else None
+            pool = Pool(p.name, p.jurisdiction, p.site, p.gpu, frozenset(p.models), key)
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)
         tenants = tuple(

@@ -94,10 +94,12 @@ class Forwarder:
         body: bytes,
         request_id: str,
     ) -> UpstreamStream:
-        headers = {"content-type": "application/json", "x-request-id": request_id}
         for engine in self._selector.order(candidates):
             if not is_allowed(tenant, engine):  # unreachable by construction; never relax it
                 raise ResidencyViolation("Refusing to send the request outside its jurisdiction.")
+            headers = {"content-type": "application/json", "x-request-id": request_id}
+            if engine.pool.engine_api_key:
+                headers["authorization"] = "Bearer " + engine.pool.engine_api_key
             request = self._client.build_request(
                 "POST", engine.url + path, content=body, headers=headers
             )

@@ -170,3 +170,17 @@ def test_request_ids_are_ours_and_the_clients_is_echoed(
     hostile = {**auth(), "x-request-id": "bad id\twith <html>"}
     response = client.post("/v1/chat/completions", json=CHAT, headers=hostile)
     assert "x-client-request-id" not in response.headers
+
+
+def test_engines_with_their_own_key_get_it_not_the_tenants(engines: FakeEngines) -> None:
+    from gateway.app import create_app
+    from tests.unit.conftest import make_settings
+
+    base = make_settings()
+    pools = [p.model_dump() for p in base.pools]
+    pools[0]["api_key"] = "engine-secret"
+    app = create_app(make_settings(pools=pools), upstream_transport=httpx.MockTransport(engines))
+    with TestClient(app) as client:
+        assert client.post("/v1/chat/completions", json=CHAT, headers=auth()).status_code == 200
+    assert engines.requests[0].headers["authorization"] == "Bearer engine-secret"
+    assert "engine-secret" not in repr(make_settings(pools=pools))
