@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,6 +182,8 @@ def start(
         raise RuntimeError(
             f"no engine in {paths.home}: run `python -m serving.local_engine install` first"
         )
+    if _port_in_use(host, port):
+        raise RuntimeError(f"{host}:{port} is already in use; is another engine running there?")
     # Without a log file the engine writes to our own stdout (the foreground `start` command).
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     began = time.monotonic()
@@ -201,6 +204,11 @@ def start(
     return engine
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
 @contextlib.contextmanager
 def running(paths: EnginePaths, **kwargs: object) -> Iterator[RunningEngine]:
     engine = start(paths, **kwargs)  # type: ignore[arg-type]
@@ -208,6 +216,10 @@ def running(paths: EnginePaths, **kwargs: object) -> Iterator[RunningEngine]:
         yield engine
     finally:
         engine.stop()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "where":
         print(paths.home)
     else:
+        # SIGTERM must stop the engine's whole process group too, not orphan its workers.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         engine = start(paths, host=args.host, port=args.port)
         print(f"engine ready at {engine.base_url} in {engine.startup_seconds:.0f} s", flush=True)
         try:
