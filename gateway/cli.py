@@ -114,6 +114,12 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
     return run_local(port=args.port, engine_port=args.engine_port)
 
 
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    from loadtest.capacity import main as capacity_main
+
+    return capacity_main(args.capacity_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sovereign-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     local_p.add_argument("--port", type=int, default=8080)
     local_p.add_argument("--engine-port", type=int, default=8011)
     local_p.set_defaults(func=_cmd_run_local)
+
+    capacity_p = sub.add_parser(
+        "capacity", help="capacity planner: gpus | users | report (see `capacity -h`)"
+    )
+    capacity_p.add_argument("capacity_args", nargs=argparse.REMAINDER)
+    capacity_p.set_defaults(func=_cmd_capacity)
     return parser
 
 

@@ -13,7 +13,9 @@ cache), mean output ``O`` and think time ``Z``, find the decode step time ``s``:
   KV cache (each sequence holds ``P + O/2`` tokens on average); past the cap the engine is
   saturated: ``X = cap / (O x s)`` and the other users queue (``W > 0``);
 - prefill steals a share ``X x P_u / prefill_rate`` of the GPU from decoding, so
-  ``s = (decode_base + per_seq x b) / (1 - prefill share)``.
+  ``s = (decode_base + per_seq x b) / (1 - prefill share)``, but never more than one full
+  step budget of prefill (``max_num_batched_tokens`` minus the decode tokens) per step, which
+  also caps the request rate the engine can admit (prefill-bound saturation).
 
 The fixed point is found by damped iteration. TTFT p95 adds the p95 prompt's prefill, one
 step of scheduling delay, waiting behind other prefills in the step budget, and (when
@@ -56,7 +58,7 @@ def mix(parts: dict[Workload, float], name: str = "mix") -> Workload:
         raise ValueError("a mix needs a positive weight")
 
     def mean(field: str) -> float:
-        return sum(getattr(w, field) * share for w, share in parts.items()) / total
+        return float(sum(getattr(w, field) * share for w, share in parts.items()) / total)
 
     uncached = sum(w.prompt_tokens * (1 - w.cached_fraction) * s for w, s in parts.items())
     prompt = mean("prompt_tokens")
@@ -94,43 +96,47 @@ class OperatingPoint:
 
     def meets(self, slo: Slo) -> bool:
         return (
-            self.limit != "prefill"
-            and self.ttft_p95_s <= slo.ttft_p95_s
+            self.ttft_p95_s <= slo.ttft_p95_s
             and self.tokens_per_s_per_user >= slo.tokens_per_s_per_user
         )
 
 
 def operating_point(perf: EnginePerf, work: Workload, users: int) -> OperatingPoint:
-    prompt_uncached = work.prompt_tokens * (1 - work.cached_fraction)
+    prompt_uncached = max(1.0, work.prompt_tokens * (1 - work.cached_fraction))
     prefill_s = prompt_uncached / perf.prefill_tokens_per_s
     kv_cap = int(perf.kv_capacity_tokens // (work.prompt_tokens + work.output_tokens / 2))
     cap = max(1, min(perf.max_num_seqs, kv_cap))
     step = perf.step_seconds(min(users, cap), 0)
-    for _ in range(200):
-        ttft = prefill_s + step
-        in_engine = ttft + work.output_tokens * step
-        rate = users / (work.think_s + in_engine)
+    batch, rate, limit = 0.0, 0.0, "users"
+    for _ in range(500):
+        in_engine = prefill_s + step + work.output_tokens * step
+        offered = users / (work.think_s + in_engine)
+        # What the engine can absorb: decode slots (max_num_seqs, KV) and the prefill tokens
+        # the per-step budget leaves after the decode tokens (chunked prefill).
+        by_slots = cap / (work.output_tokens * step)
+        budget_left = max(
+            1.0, perf.max_num_batched_tokens - min(offered * work.output_tokens * step, cap)
+        )
+        by_prefill = budget_left / step / prompt_uncached
+        rate = min(offered, by_slots, by_prefill)
+        limit = _limit(rate, offered, by_slots, by_prefill, cap, perf.max_num_seqs)
         batch = rate * work.output_tokens * step
-        if batch > cap:
-            batch, rate = cap, cap / (work.output_tokens * step)
-        prefill_share = rate * prefill_s
-        if prefill_share >= 0.95:  # prefill alone would saturate the GPU
-            prefill_share = 0.95
-        new_step = perf.step_seconds(round(batch), 0) / (1 - prefill_share)
-        if abs(new_step - step) < 1e-7:
+        share = min(rate * prefill_s, 0.99)
+        decode = perf.step_seconds(round(batch), 0)
+        new_step = min(decode / (1 - share), decode + budget_left / perf.prefill_tokens_per_s)
+        if abs(new_step - step) < 1e-9:
             break
-        step = 0.5 * step + 0.5 * new_step
-    ttft = prefill_s + step
-    in_engine = ttft + work.output_tokens * step
+        step = 0.7 * step + 0.3 * new_step
+    in_engine = prefill_s + step + work.output_tokens * step
     wait = max(0.0, users / rate - work.think_s - in_engine)
-    limit = _limit(users, batch, cap, perf, kv_cap, prefill_share)
     p95_prefill = work.prompt_p95 * (1 - work.cached_fraction) / perf.prefill_tokens_per_s
-    behind_others = prefill_share / (1 - prefill_share) * prefill_s
+    share = min(rate * prefill_s, 0.99)
+    behind_others = share / (1 - share) * prefill_s
     return OperatingPoint(
         users=users,
         batch=batch,
         step_s=step,
-        ttft_mean_s=ttft + wait,
+        ttft_mean_s=prefill_s + step + wait,
         ttft_p95_s=p95_prefill + 2 * step + behind_others + 3 * wait,
         requests_per_s=rate,
         output_tokens_per_s=rate * work.output_tokens,
@@ -140,13 +146,13 @@ def operating_point(perf: EnginePerf, work: Workload, users: int) -> OperatingPo
 
 
 def _limit(
-    users: int, batch: float, cap: int, perf: EnginePerf, kv_cap: int, prefill_share: float
+    rate: float, offered: float, by_slots: float, by_prefill: float, cap: int, max_seqs: int
 ) -> str:
-    if prefill_share >= 0.95:
+    if rate >= offered:
+        return "users"
+    if by_prefill <= by_slots:
         return "prefill"
-    if batch >= cap - 1e-9 and users > cap:
-        return "max_num_seqs" if cap == perf.max_num_seqs and cap <= kv_cap else "kv_cache"
-    return "users"
+    return "max_num_seqs" if cap == max_seqs else "kv_cache"
 
 
 def max_users(perf: EnginePerf, work: Workload, slo: Slo, ceiling: int = 1_000_000) -> int:
