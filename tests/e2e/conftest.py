@@ -1,68 +1,23 @@
-"""Real servers, started once per session: the vLLM engine (CPU) and the gateway process.
-
-The engine must be installed (``make install``); if it is not, these tests fail with that
-message rather than skip: CI must exercise the real engine.
-"""
+"""The gateway as a real process in front of the real vLLM engine, once per session."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
 from gateway.auth import hash_key
-from serving.local_engine import EnginePaths, engine_home, start
+from tests.servers import EngineUnderTest, free_port, wait_healthy
 
 DE_KEY = "sk-e2e-de-tenant-0001"
 FR_KEY = "sk-e2e-fr-only-0002"
 MODEL = "smollm2"
-TIMINGS: dict[str, float] = {}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class EngineUnderTest:
-    base_url: str
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest]:
-    # For local iteration only: reuse an engine you already started (saves ~2.5 minutes).
-    # CI and the README's test command never set it, so they start the real engine here.
-    reuse = os.environ.get("SOVEREIGN_TEST_ENGINE_URL")
-    if reuse:
-        yield EngineUnderTest(reuse.rstrip("/"))
-        return
-    paths = EnginePaths(engine_home())
-    if not paths.installed():
-        pytest.fail(f"the vLLM engine is not installed in {paths.home}: run `make install`")
-    log = tmp_path_factory.mktemp("engine") / "engine.log"
-    try:
-        running = start(paths, port=free_port(), log_path=log, ready_timeout=900)
-    except Exception:
-        print(log.read_text()[-5000:], file=sys.stderr)
-        raise
-    TIMINGS["engine start-up (s)"] = running.startup_seconds
-    try:
-        yield EngineUnderTest(running.base_url)
-    finally:
-        running.stop()
 
 
 @dataclass(frozen=True)
@@ -123,38 +78,3 @@ def gateway(engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -
         process.terminate()
         process.wait(10)
         log.close()
-
-
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("gateway exited:\n" + log_path.read_text())
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("gateway did not come up:\n" + log_path.read_text())
-
-
-def engine_metric(engine: EngineUnderTest, name: str, **labels: str) -> float:
-    """Sum of a metric's samples on the engine's own /metrics (Prometheus text format)."""
-    text = httpx.get(engine.base_url + "/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, _, value = line.rpartition(" ")
-        metric, _, label_text = series.partition("{")
-        if metric != name:
-            continue
-        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            total += float(value)
-    return total
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for name, value in TIMINGS.items():
-        terminalreporter.write_line(f"{name}: {value:.1f}")

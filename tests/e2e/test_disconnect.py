@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.e2e.conftest import DE_KEY, MODEL, EngineUnderTest, Gateway, engine_metric
+from tests.e2e.conftest import DE_KEY, MODEL, Gateway
+from tests.servers import EngineUnderTest, engine_metric
 
 pytestmark = pytest.mark.engine
 

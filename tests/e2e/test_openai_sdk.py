@@ -6,7 +6,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.conftest import FR_KEY, MODEL, EngineUnderTest, Gateway, engine_metric
+from tests.e2e.conftest import FR_KEY, MODEL, Gateway
+from tests.servers import EngineUnderTest, engine_metric
 
 pytestmark = pytest.mark.engine
 

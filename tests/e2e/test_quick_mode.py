@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.e2e.conftest import MODEL, EngineUnderTest, free_port, wait_healthy
+from tests.e2e.conftest import MODEL
+from tests.servers import EngineUnderTest, free_port, wait_healthy
 
 pytestmark = pytest.mark.engine
 KEY = "sk-quick-mode-key-42"

@@ -1,0 +1,46 @@
+"""Session-wide servers: the real vLLM engine is started once for every test that needs it.
+
+The engine must be installed (``make install``); if it is not, these tests fail with that
+message rather than skip: CI must exercise the real engine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from serving.local_engine import EnginePaths, engine_home, start
+from tests.servers import TIMINGS, EngineUnderTest, free_port
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest]:
+    """The real vLLM engine (CPU, SmolLM2-135M-Instruct served as "smollm2")."""
+    # For local iteration only: reuse an engine you already started (saves ~2.5 minutes).
+    # CI and the README's test command never set it, so they start the real engine here.
+    reuse = os.environ.get("SOVEREIGN_TEST_ENGINE_URL")
+    if reuse:
+        yield EngineUnderTest(reuse.rstrip("/"))
+        return
+    paths = EnginePaths(engine_home())
+    if not paths.installed():
+        pytest.fail(f"the vLLM engine is not installed in {paths.home}: run `make install`")
+    log = tmp_path_factory.mktemp("engine") / "engine.log"
+    try:
+        running = start(paths, port=free_port(), log_path=log, ready_timeout=900)
+    except Exception:
+        print(log.read_text()[-5000:], file=sys.stderr)
+        raise
+    TIMINGS["engine start-up (s)"] = running.startup_seconds
+    try:
+        yield EngineUnderTest(running.base_url)
+    finally:
+        running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for name, value in TIMINGS.items():
+        terminalreporter.write_line(f"{name}: {value:.1f}")

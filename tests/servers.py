@@ -1,0 +1,59 @@
+"""Helpers for tests that run real servers (the vLLM engine, the gateway, the simulator)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# Filled in by the session fixtures, printed at the end of the run (see tests/conftest.py).
+TIMINGS: dict[str, float] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    base_url: str
+    model: str = "smollm2"
+
+
+def wait_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log_path: Path, path: str = "/healthz"
+) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited:\n" + log_path.read_text())
+        try:
+            if httpx.get(base_url + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("server did not come up:\n" + log_path.read_text())
+
+
+def engine_metric(engine: EngineUnderTest, name: str, **labels: str) -> float:
+    """Sum of a metric's samples on the engine's own /metrics (Prometheus text format)."""
+    text = httpx.get(engine.base_url + "/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, label_text = series.partition("{")
+        if metric != name:
+            continue
+        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            total += float(value)
+    return total
