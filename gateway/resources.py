@@ -54,17 +54,21 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     return lifespan
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
+# thread pool, a thread hop per dependency per request (measured: ~1 ms CPU per request).
+
+
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.state.resources
     return resources
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     request_id: str = request.state.request_id
     return request_id
 
 
-def authenticate(
+async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
     return resources.keyring.authenticate(request.headers.get("authorization"))
