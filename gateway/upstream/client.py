@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from gateway.settings import UpstreamSettings
+from gateway.upstream.transport import EngineTransport
 
 
 def build_client(
@@ -21,7 +22,9 @@ def build_client(
         max_keepalive_connections=settings.max_keepalive_connections,
         keepalive_expiry=settings.keepalive_expiry,
     )
-    # trust_env=False: no proxy from the environment may silently carry traffic elsewhere.
+    if transport is None:
+        # trust_env=False: no proxy from the environment may silently carry traffic elsewhere.
+        transport = EngineTransport(limits=limits, trust_env=False)
     return httpx.AsyncClient(
         timeout=timeout, limits=limits, transport=transport, trust_env=False, follow_redirects=False
     )
