@@ -69,11 +69,12 @@ async def test_body_cut_short_is_a_read_error_mid_stream() -> None:
         writer.close()
 
     async for url in _serve(cut):
-        settings = UpstreamSettings()
-        async with build_client(settings) as client:
-            async with client.stream("POST", url + "/v1/completions", content=b"{}") as response:
-                with pytest.raises(httpx.TransportError) as caught:
-                    await response.aread()
+        async with (
+            build_client(UpstreamSettings()) as client,
+            client.stream("POST", url + "/v1/completions", content=b"{}") as response,
+        ):
+            with pytest.raises(httpx.TransportError) as caught:
+                await response.aread()
     assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
 
 
