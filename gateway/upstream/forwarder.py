@@ -48,7 +48,7 @@ class UpstreamStream:
     async def events(self) -> AsyncIterator[bytes]:
         """Each SSE event as it arrives; a failure mid-stream becomes an in-band error event."""
         try:
-            async for event in split_events(self.response.aiter_bytes()):
+            async for event in split_events(self.response.aiter_raw()):
                 yield event
         except httpx.TimeoutException:
             yield render_sse(UpstreamTimeout("The engine stopped sending mid-stream."))
@@ -97,7 +97,12 @@ class Forwarder:
         for engine in self._selector.order(candidates):
             if not is_allowed(tenant, engine):  # unreachable by construction; never relax it
                 raise ResidencyViolation("Refusing to send the request outside its jurisdiction.")
-            headers = {"content-type": "application/json", "x-request-id": request_id}
+            # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
+            headers = {
+                "content-type": "application/json",
+                "accept-encoding": "identity",
+                "x-request-id": request_id,
+            }
             if engine.pool.engine_api_key:
                 headers["authorization"] = "Bearer " + engine.pool.engine_api_key
             request = self._client.build_request(

@@ -30,11 +30,16 @@ async def _collect(parts: list[bytes]) -> list[bytes]:
     return [event async for event in split_events(_chunks(parts))]
 
 
-async def test_events_are_cut_at_blank_lines_whatever_the_chunking() -> None:
+async def test_only_whole_events_are_released_whatever_the_chunking() -> None:
     whole = b"".join(EVENTS)
     byte_by_byte = [whole[i : i + 1] for i in range(len(whole))]
     assert await _collect(byte_by_byte) == EVENTS
-    assert await _collect([whole]) == EVENTS
+    # A chunk of whole events passes as it is; a chunk that ends mid-event is cut.
+    assert await _collect([whole]) == [whole]
+    split = [whole[:10], whole[10:70], whole[70:]]
+    released = await _collect(split)
+    assert b"".join(released) == whole
+    assert all(piece.endswith(b"\n\n") for piece in released)
     assert await _collect([b"data: a\r\n\r\ndata: b\n\n"]) == [b"data: a\r\n\r\n", b"data: b\n\n"]
     assert await _collect([b"data: tail-without-end"]) == [b"data: tail-without-end"]
 
