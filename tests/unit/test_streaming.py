@@ -40,7 +40,8 @@ async def test_only_whole_events_are_released_whatever_the_chunking() -> None:
     released = await _collect(split)
     assert b"".join(released) == whole
     assert all(piece.endswith(b"\n\n") for piece in released)
-    assert await _collect([b"data: a\r\n\r\ndata: b\n\n"]) == [b"data: a\r\n\r\n", b"data: b\n\n"]
+    crlf = [b"data: a\r\n\r\nda", b"ta: b\n\n"]
+    assert await _collect(crlf) == [b"data: a\r\n\r\n", b"data: b\n\n"]
     assert await _collect([b"data: tail-without-end"]) == [b"data: tail-without-end"]
 
 
