@@ -69,9 +69,10 @@ def test_gpus_and_users_are_inverse() -> None:
 
 def test_mix_weights_requests() -> None:
     both = mix({CONTACT_CENTRE: 3, BATCH_SUMMARY: 1})
-    assert both.prompt_tokens == pytest.approx((3 * 350 + 3000) / 4)
-    assert both.output_tokens == pytest.approx((3 * 120 + 300) / 4)
-    uncached = (3 * 350 * 0.5 + 3000) / 4
+    c, b = CONTACT_CENTRE, BATCH_SUMMARY
+    assert both.prompt_tokens == pytest.approx((3 * c.prompt_tokens + b.prompt_tokens) / 4)
+    assert both.output_tokens == pytest.approx((3 * c.output_tokens + b.output_tokens) / 4)
+    uncached = (3 * c.prompt_tokens * (1 - c.cached_fraction) + b.prompt_tokens) / 4
     assert both.prompt_tokens * (1 - both.cached_fraction) == pytest.approx(uncached)
 
 
@@ -94,3 +95,26 @@ def test_cli_and_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     report = write_report(tmp_path)
     assert (tmp_path / "latency_vs_concurrency.png").stat().st_size > 10_000
     assert "10,000 Blackwell GPUs" in report.read_text()
+
+
+def test_planner_workloads_are_the_load_tests_means() -> None:
+    import random
+
+    from loadtest import workloads as load
+
+    rng = random.Random(7)
+    for planned, sampled in (
+        (CONTACT_CENTRE, load.CONTACT_CENTRE),
+        (BATCH_SUMMARY, load.BATCH_SUMMARY),
+    ):
+        assert sampled.prompt_tokens is not None
+        prompts = [sampled.prompt_tokens.sample(rng) for _ in range(20_000)]
+        outputs = [sampled.output_tokens.sample(rng) for _ in range(20_000)]
+        assert sum(prompts) / len(prompts) == pytest.approx(planned.prompt_tokens, rel=0.05)
+        assert sum(outputs) / len(outputs) == pytest.approx(planned.output_tokens, rel=0.05)
+        think = (sampled.think_s.low + sampled.think_s.high) / 2
+        assert think == pytest.approx(planned.think_s)
+    chat_outputs = [load.CITIZEN_CHAT.output_tokens.sample(rng) for _ in range(20_000)]
+    assert sum(chat_outputs) / len(chat_outputs) == pytest.approx(
+        CITIZEN_CHAT.output_tokens, rel=0.05
+    )
