@@ -74,8 +74,11 @@ class ValidationResult:
 
 
 def _prompt(rng: random.Random, tokens: int) -> str:
-    # The simulator's pseudo-tokenizer counts words and punctuation: one word ~ one token.
-    return " ".join(rng.choice(WORDS) + str(rng.randint(0, 10**6)) for _ in range(tokens // 2))
+    # The simulator's pseudo-tokenizer makes one token of a space and up to five letters, so
+    # random four-letter words give exactly ``tokens`` tokens, all but certainly unique from
+    # the first block on (nothing for the prefix cache to find).
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return " ".join("".join(rng.choices(letters, k=4)) for _ in range(tokens))
 
 
 async def _user(
