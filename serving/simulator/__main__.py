@@ -1,0 +1,3 @@
+from serving.simulator.cli import main
+
+raise SystemExit(main())
