@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 import orjson
 
@@ -82,7 +83,7 @@ def _prompt(rng: random.Random, tokens: int) -> str:
 
 
 async def _user(
-    client: httpx.AsyncClient, url: str, work: Workload, speed: float, seed: int, out: Measured
+    client: aiohttp.ClientSession, url: str, work: Workload, speed: float, seed: int, out: Measured
 ) -> None:
     rng = random.Random(seed)
     await asyncio.sleep(rng.uniform(0, work.think_s * speed))  # desynchronise the start
@@ -99,16 +100,18 @@ async def _user(
         await asyncio.sleep(rng.expovariate(1 / (work.think_s * speed)) if work.think_s else 0)
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: dict[str, object], out: Measured) -> None:
+async def _one(
+    client: aiohttp.ClientSession, url: str, body: dict[str, object], out: Measured
+) -> None:
     started = time.monotonic()
     first = last = 0.0
     tokens = 0
     try:
-        async with client.stream("POST", url + "/v1/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                if not line.startswith("data: {"):
+        async with client.post(url + "/v1/completions", data=orjson.dumps(body)) as response:
+            async for raw in response.content:  # one SSE line at a time
+                if not raw.startswith(b"data: {"):
                     continue
-                event = orjson.loads(line[6:])
+                event = orjson.loads(raw[6:])
                 if event.get("usage") and not event.get("choices"):
                     out.prompt_tokens.append(event["usage"]["prompt_tokens"])
                     continue
@@ -117,7 +120,7 @@ async def _one(client: httpx.AsyncClient, url: str, body: dict[str, object], out
                 last, tokens = now, tokens + 1
                 if out.window[0] <= now <= out.window[1]:
                     out.tokens_in_window += 1
-    except httpx.HTTPError:
+    except aiohttp.ClientError:
         out.errors += 1
         return
     if out.window[0] <= started <= out.window[1] and tokens > 1:
@@ -164,8 +167,11 @@ async def _measure(
 ) -> Measured:
     now = time.monotonic()
     out = Measured(now, (now + warmup * speed, now + (warmup + seconds) * speed))
-    limits = httpx.Limits(max_connections=users * len(urls) + 8)
-    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
+    # aiohttp, not httpx: httpcore's pool polls every pooled connection on each request, which
+    # with hundreds of users made the client, not the simulator, the bottleneck.
+    connector = aiohttp.TCPConnector(limit=users * len(urls) + 8)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as client:
         await asyncio.gather(
             *(
                 _user(client, url, work, speed, seed=1000 * e + u, out=out)
