@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
+from loadtest.local import free_port, wait_http
 from loadtest.overhead_client import Sample, run_closed_loop
 
 KEY = "sk-overhead-benchmark"
@@ -44,28 +44,9 @@ class Servers:
     gateway_pid: int
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(url)
-
-
 @contextlib.contextmanager
 def servers(speed: float) -> Iterator[Servers]:
-    engine_port, gateway_port = _free_port(), _free_port()
+    engine_port, gateway_port = free_port(), free_port()
     engine = subprocess.Popen(
         [sys.executable, "-m", "serving.simulator", "--profile", "b200/llama-3.1-8b",
          "--model", MODEL, "--engines", "1", "--base-port", str(engine_port),
@@ -76,7 +57,7 @@ def servers(speed: float) -> Iterator[Servers]:
     gateway = None
     try:
         engine_url = f"http://127.0.0.1:{engine_port}"
-        _wait(engine_url + "/health")
+        wait_http(engine_url + "/health")
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--engine", engine_url,
              "--api-key", KEY, "--port", str(gateway_port), "--workers", "1"],
@@ -84,7 +65,7 @@ def servers(speed: float) -> Iterator[Servers]:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        _wait(gateway_url + "/healthz")
+        wait_http(gateway_url + "/healthz")
         yield Servers(engine_url, gateway_url, gateway.pid)
     finally:
         for process in (gateway, engine):

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
-import httpx
 import orjson
 
+from loadtest.local import free_port, wait_http
 from loadtest.planner import Slo, Workload, max_users, operating_point
 from serving.perfmodel import get
 
@@ -130,12 +130,7 @@ async def _one(
 
 @contextlib.contextmanager
 def simulator(profile: str, engines: int, speed: float) -> Iterator[list[str]]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        base = sock.getsockname()[1]
-    base = 20000 + base % 20000
+    base = 20000 + free_port() % 20000  # a block of ports, likely free
     process = subprocess.Popen(
         [sys.executable, "-m", "serving.simulator", "--profile", profile, "--model", "sim",
          "--engines", str(engines), "--base-port", str(base), "--speed", str(speed)],
@@ -144,13 +139,8 @@ def simulator(profile: str, engines: int, speed: float) -> Iterator[list[str]]:
     )  # fmt: skip
     urls = [f"http://127.0.0.1:{base + i}" for i in range(engines)]
     try:
-        deadline = time.monotonic() + 60
         for url in urls:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.2)
+            wait_http(url + "/health", timeout=60)
         yield urls
     finally:
         process.terminate()

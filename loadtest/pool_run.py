@@ -15,26 +15,15 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import yaml
 
 from gateway.auth import hash_key
+from loadtest.local import wait_http
 
 KEY = "sk-pool-run-key"
-
-
-def _wait(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 @contextlib.contextmanager
@@ -94,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway_url = f"http://127.0.0.1:{args.gateway_port}"
     with _process(simulator, args.out / "simulator.log"):
         for url in urls:
-            _wait(url + "/health")
+            wait_http(url + "/health")
         with _process(gateway, args.out / "gateway.log"):
-            _wait(gateway_url + "/readyz")
+            wait_http(gateway_url + "/readyz")
             run = [
                 sys.executable, "-m", "loadtest.run", "--host", gateway_url,
                 "--model", args.model, "--users", str(args.users),

@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,15 +206,6 @@ def start(
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex((host, port)) == 0
-
-
-@contextlib.contextmanager
-def running(paths: EnginePaths, **kwargs: object) -> Iterator[RunningEngine]:
-    engine = start(paths, **kwargs)  # type: ignore[arg-type]
-    try:
-        yield engine
-    finally:
-        engine.stop()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
