@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit e2e run clean
+.PHONY: install test lint typecheck unit e2e run bench capacity-report pool-loadtest clean
 
 # Gateway venv in ./.venv; the vLLM engine (CPU) and its converted model in a per-user cache
 # folder keyed by the vLLM version, so fresh clones reuse them (see serving/local_engine.py).
@@ -32,6 +32,16 @@ e2e:
 
 run:
 	$(BIN)/sovereign-gateway run-local
+
+# Benchmarks (minutes each; numbers printed and written under loadtest/results/).
+bench:
+	$(BIN)/python -m loadtest.overhead
+
+capacity-report:
+	$(BIN)/sovereign-gateway capacity report --out loadtest/results/capacity --validate
+
+pool-loadtest:
+	$(BIN)/python -m loadtest.pool_run --engines 20 --users 80 --run-time 60s
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
