@@ -28,7 +28,7 @@ unit:
 	$(BIN)/python -m pytest tests/unit
 
 e2e:
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest tests/e2e tests/contract
 
 run:
 	$(BIN)/sovereign-gateway run-local
