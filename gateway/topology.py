@@ -42,6 +42,11 @@ class Topology:
     pools: tuple[Pool, ...]
     engines: tuple[Engine, ...]
     tenants: tuple[Tenant, ...]
+    # Derived once: residency reads it on every request.
+    models: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", frozenset(m for p in self.pools for m in p.models))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topology:
@@ -63,4 +68,4 @@ class Topology:
         return cls(tuple(pools), tuple(engines), tenants)
 
     def served_models(self) -> frozenset[str]:
-        return frozenset(m for p in self.pools for m in p.models)
+        return self.models

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-_SEPARATORS = (b"\r\n\r\n", b"\n\n")
+from gateway.upstream.sse import first_separator
 
 
 class SseDecoder:
@@ -36,7 +36,7 @@ class SseDecoder:
         self._pending += chunk
         payloads: list[str] = []
         while True:
-            cut, width = _first_separator(self._pending)
+            cut, width = first_separator(self._pending)
             if cut < 0:
                 return payloads
             data = _event_data(self._pending[:cut])
@@ -48,15 +48,6 @@ class SseDecoder:
         """The data of a last event the server did not end with a blank line."""
         data, self._pending = _event_data(self._pending), b""
         return [] if data is None else [data]
-
-
-def _first_separator(data: bytes) -> tuple[int, int]:
-    best, width = -1, 0
-    for separator in _SEPARATORS:
-        at = data.find(separator)
-        if at >= 0 and (best < 0 or at < best):
-            best, width = at, len(separator)
-    return best, width
 
 
 def _event_data(raw: bytes) -> str | None:

@@ -21,7 +21,7 @@ async def split_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
             continue
         pending = pending + chunk if pending else chunk
         while True:
-            cut, width = _first_separator(pending)
+            cut, width = first_separator(pending)
             if cut < 0:
                 break
             yield pending[: cut + width]
@@ -30,7 +30,8 @@ async def split_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield pending
 
 
-def _first_separator(data: bytes) -> tuple[int, int]:
+def first_separator(data: bytes) -> tuple[int, int]:
+    """Where the first event ends in ``data`` and the separator's width; (-1, 0) if nowhere."""
     best, width = -1, 0
     for separator in _SEPARATORS:
         at = data.find(separator)
