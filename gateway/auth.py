@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from gateway.errors import AuthenticationFailed
+from gateway.quota.limits import Scope
 from gateway.topology import Tenant
 
 KEY_PREFIX = "sk-sov-"
@@ -39,40 +41,40 @@ class Principal:
 
     tenant: Tenant
     key_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _StoredKey:
-    scheme: str
-    digest: bytes
-    principal: Principal
+    # The limits this request is admitted against: the tenant's, and the key's if it has any.
+    scopes: tuple[Scope, ...] = ()
+    expires_at: float | None = None  # a rotated key's grace period ends here
 
 
 class KeyRing:
+    """Stored key hashes -> principals, looked up by the hash of the presented key.
+
+    A lookup by digest reveals nothing through timing: finding a hash's position would need
+    a preimage of SHA-256. Immutable; the directory builds a new ring on every change.
+    """
+
     def __init__(self, entries: list[tuple[str, Principal]], pepper: bytes | None) -> None:
         self._pepper = pepper
-        self._keys: list[_StoredKey] = []
+        self._plain: dict[bytes, Principal] = {}
+        self._peppered: dict[bytes, Principal] = {}
         for stored_hash, principal in entries:
             scheme, _, hex_digest = stored_hash.partition(":")
             if scheme == "hmac-sha256" and not pepper:
                 raise ValueError(
                     f"key {principal.key_id!r} is an hmac-sha256 hash but no key pepper is set"
                 )
-            self._keys.append(_StoredKey(scheme, bytes.fromhex(hex_digest), principal))
+            table = self._peppered if scheme == "hmac-sha256" else self._plain
+            table[bytes.fromhex(hex_digest)] = principal
+
+    def __len__(self) -> int:
+        return len(self._plain) + len(self._peppered)
 
     def authenticate(self, authorization: str | None) -> Principal:
-        key = parse_bearer(authorization)
-        plain = hashlib.sha256(key.encode()).digest()
-        peppered = (
-            hmac.new(self._pepper, key.encode(), hashlib.sha256).digest() if self._pepper else b""
-        )
-        found: Principal | None = None
-        # Compare against every stored hash, without stopping early, in constant time each.
-        for stored in self._keys:
-            candidate = peppered if stored.scheme == "hmac-sha256" else plain
-            if hmac.compare_digest(candidate, stored.digest):
-                found = stored.principal
-        if found is None:
+        key = parse_bearer(authorization).encode()
+        found = self._plain.get(hashlib.sha256(key).digest()) if self._plain else None
+        if found is None and self._pepper and self._peppered:
+            found = self._peppered.get(hmac.new(self._pepper, key, hashlib.sha256).digest())
+        if found is None or (found.expires_at is not None and time.time() >= found.expires_at):
             raise AuthenticationFailed("Incorrect API key provided.")
         return found
 

@@ -13,10 +13,12 @@ import httpx
 import orjson
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
+from gateway import admin_cli
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
-from gateway.settings import Settings, load_settings
+from gateway.settings import LimitsSettings, Settings, load_settings
 
 _WORKER_SETTINGS_ENV = "SOVEREIGN_GATEWAY_WORKER_SETTINGS"
 
@@ -71,10 +73,33 @@ def worker_app() -> FastAPI:
 
 
 def _dump_with_secrets(settings: Settings) -> dict[str, Any]:
-    data = settings.model_dump(mode="json")
-    pepper = settings.security.key_pepper
-    data["security"]["key_pepper"] = pepper.get_secret_value() if pepper else None
+    """The settings as JSON for the worker processes, secrets included (the pepper, the
+    engines' keys): ``model_dump(mode="json")`` would mask them."""
+
+    def reveal(value: object) -> object:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return str(value)  # paths, URLs
+
+    data: dict[str, Any] = orjson.loads(
+        orjson.dumps(settings.model_dump(mode="python"), default=reveal)
+    )
     return data
+
+
+def check_replicas(settings: Settings) -> None:
+    """Several workers without Redis would each keep their own limits and admin changes."""
+    if settings.server.workers == 1 or settings.store.redis_url is not None:
+        return
+    limited = any(
+        t.limits != LimitsSettings() or any(k.limits for k in t.api_keys) for t in settings.tenants
+    )
+    if limited or settings.admin.token_hash:
+        raise SystemExit(
+            f"{settings.server.workers} workers share nothing without Redis: each would "
+            "enforce the whole limits on its own and see only its own admin changes. "
+            "Set store.redis_url, or run one worker (the embedded store serves one process)."
+        )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -91,6 +116,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"quick mode: engine {args.engine}, models {', '.join(models)}, jurisdiction DE")
     else:
         raise SystemExit("give --config FILE, or --engine URL and --api-key KEY")
+    check_replicas(settings)
     print(f"serving on http://{settings.server.host}:{settings.server.port}/v1", flush=True)
     serve(settings)
     return 0
@@ -144,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     hash_p = keys_sub.add_parser("hash", help="print the hash of KEY ('-' reads stdin)")
     hash_p.add_argument("key")
     keys_p.set_defaults(func=_cmd_keys)
+
+    # Store-backed admin commands (gateway/admin_cli.py): tenants, usage, and
+    # keys issue|list|rotate|revoke next to `keys new` and `keys hash`.
+    admin_cli.register(sub, keys_sub)
+    # End of the admin commands.
 
     local_p = sub.add_parser("run-local", help="start the local vLLM engine and the gateway")
     local_p.add_argument("--port", type=int, default=8080)

@@ -11,6 +11,10 @@
     │   └── ResidencyViolation        403 permission_denied / residency_violation
     ├── NotFound                      404 not_found_error
     │   └── ModelNotFound             404 invalid_request_error / model_not_found
+    ├── Conflict                      409 invalid_request_error / conflict
+    ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (+ Retry-After)
+    │   └── QuotaExceeded             429 insufficient_quota (monthly budget spent)
+    ├── QuotaStoreUnavailable         503 api_error / quota_store_unavailable (fail-closed)
     ├── UpstreamError                 502 api_error / upstream_error
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
     │   ├── UpstreamTimeout           504 api_error / upstream_timeout
@@ -99,6 +103,28 @@ class NotFound(GatewayError):
 class ModelNotFound(NotFound):
     error_type = "invalid_request_error"
     default_code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class QuotaExceeded(RateLimited):
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+
+class QuotaStoreUnavailable(GatewayError):
+    status_code = 503
+    default_code = "quota_store_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -10,9 +11,15 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, Request
 
-from gateway.auth import KeyRing, Principal
+from gateway.auth import Principal
 from gateway.health import EngineHealth
+from gateway.metering import estimate
+from gateway.metering.service import Metering
+from gateway.quota.store import QuotaStore
 from gateway.settings import Settings
+from gateway.stores import build_stores, gateway_id
+from gateway.tenancy.admin import TenantAdmin
+from gateway.tenancy.directory import Directory
 from gateway.topology import Topology
 from gateway.upstream.client import build_client
 from gateway.upstream.forwarder import Forwarder
@@ -23,18 +30,13 @@ from gateway.upstream.selection import RoundRobinSelector
 class Resources:
     settings: Settings
     topology: Topology
-    keyring: KeyRing
+    directory: Directory
+    tenant_admin: TenantAdmin
+    quota_store: QuotaStore
+    metering: Metering
     forwarder: Forwarder
     health: EngineHealth
-
-
-def build_keyring(settings: Settings, topology: Topology) -> KeyRing:
-    tenants = {t.id: t for t in topology.tenants}
-    pepper = settings.security.key_pepper
-    entries = [
-        (key.hash, Principal(tenants[t.id], key.id)) for t in settings.tenants for key in t.api_keys
-    ]
-    return KeyRing(entries, pepper.get_secret_value().encode() if pepper else None)
+    gateway_id: str
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
@@ -42,14 +44,51 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]
 
 def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Lifespan:
     topology = Topology.from_settings(settings)
-    keyring = build_keyring(settings, topology)  # fails at start-up, not at first request
+    pepper_secret = settings.security.key_pepper
+    pepper = pepper_secret.get_secret_value().encode() if pepper_secret else None
+    if not pepper and any(
+        k.hash.startswith("hmac-sha256:") for t in settings.tenants for k in t.api_keys
+    ):  # fails at start-up, not at first request
+        raise ValueError("an API key is an hmac-sha256 hash but no key pepper is set")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:
-        async with build_client(settings.upstream, transport) as client:
-            forwarder = Forwarder(client, RoundRobinSelector())
-            health = EngineHealth(client, topology.engines, settings.upstream.health_timeout)
-            yield {"resources": Resources(settings, topology, keyring, forwarder, health)}
+        replica = gateway_id(settings)
+        stores = build_stores(settings, replica)
+        admin = TenantAdmin(stores.directory, pepper)
+        directory = Directory(stores.directory, pepper, settings.store.directory_poll_interval)
+        await asyncio.to_thread(estimate.preload)
+        await admin.bootstrap(settings)
+        await directory.refresh()
+        await stores.metering.replay()
+        try:
+            async with build_client(settings.upstream, transport) as client:
+                forwarder = Forwarder(client, RoundRobinSelector())
+                health = EngineHealth(client, topology.engines, settings.upstream.health_timeout)
+                loops = [asyncio.create_task(directory.watch())]
+                if not stores.metering.embedded:
+                    interval = settings.metering.replay_interval
+                    loops.append(asyncio.create_task(stores.metering.replay_forever(interval)))
+                try:
+                    yield {
+                        "resources": Resources(
+                            settings,
+                            topology,
+                            directory,
+                            admin,
+                            stores.quota,
+                            stores.metering,
+                            forwarder,
+                            health,
+                            replica,
+                        )
+                    }
+                finally:
+                    for loop in loops:
+                        loop.cancel()
+                    await asyncio.gather(*loops, return_exceptions=True)
+        finally:
+            await stores.aclose()
 
     return lifespan
 
@@ -71,7 +110,7 @@ async def get_request_id(request: Request) -> str:
 async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
-    return resources.keyring.authenticate(request.headers.get("authorization"))
+    return resources.directory.authenticate(request.headers.get("authorization"))
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]

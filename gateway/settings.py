@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -79,10 +79,20 @@ class PoolSettings(_Section):
         return engines
 
 
+class LimitsSettings(_Section):
+    """Per tenant, or per key (on top of its tenant's). 0 means no limit."""
+
+    requests_per_minute: int = Field(0, ge=0)
+    tokens_per_minute: int = Field(0, ge=0)
+    concurrent: int = Field(0, ge=0)
+    monthly_tokens: int = Field(0, ge=0)
+
+
 class ApiKeySettings(_Section):
     id: Identifier
     # "sha256:<hex>" or, with a pepper configured, "hmac-sha256:<hex>"; never the key itself.
     hash: str
+    limits: LimitsSettings | None = None
 
     @field_validator("hash")
     @classmethod
@@ -96,11 +106,64 @@ class ApiKeySettings(_Section):
 
 
 class TenantSettings(_Section):
+    """A tenant the store is bootstrapped with (keys can also be issued through the admin API)."""
+
     id: Identifier
-    api_keys: list[ApiKeySettings] = Field(min_length=1)
+    api_keys: list[ApiKeySettings] = Field(default_factory=list)
     allowed_jurisdictions: list[Jurisdiction] = Field(default_factory=lambda: ["DE"], min_length=1)
     # Model names this tenant may use; "*" means every model served in its jurisdictions.
     allowed_models: list[str] = Field(default_factory=lambda: ["*"])
+    limits: LimitsSettings = LimitsSettings()
+    # While Redis is unreachable: refuse with 503 (fail_closed) or serve under this
+    # replica's local limits (fail_open). Chosen per tenant, never silently.
+    degraded_mode: Literal["fail_closed", "fail_open"] = "fail_closed"
+
+
+class StoreSettings(_Section):
+    """Where tenants, keys, limits and the usage ledger live.
+
+    With ``redis_url`` unset, an in-process store serves a single replica (a one-machine
+    demo): limits are per process and the ledger is lost on restart.
+    """
+
+    redis_url: str | None = None
+    # Kept short: a slow Redis must turn into the degraded mode quickly, not into latency.
+    socket_timeout: float = Field(0.5, gt=0)
+    connect_timeout: float = Field(0.5, gt=0)
+    # After a Redis failure, requests go straight to the degraded mode for this long.
+    retry_after_failure: float = Field(1.0, ge=0)
+    # How often replicas re-read the tenant/key directory (revocation delay, worst case).
+    directory_poll_interval: float = Field(0.25, gt=0, le=1.0)
+    # A request's concurrency lease expires after this long if its replica dies.
+    lease_seconds: float = Field(900.0, gt=0)
+
+
+class MeteringSettings(_Section):
+    # Usage records that could not be written to Redis wait here (one JSON line each) and
+    # are replayed when it is back. Must be on a persistent volume in production.
+    spool_dir: Path = Path("var/spool")
+    replay_interval: float = Field(2.0, gt=0)
+    # Completion tokens assumed for admission when a request sets no max_tokens.
+    default_completion_tokens: int = Field(256, ge=1)
+    # When a client abandons a stream: "finish" lets the engine complete the request and
+    # meters exactly what it generated; "abort" stops the engine at once and meters what was
+    # relayed (the engine may count up to one more step that nobody received).
+    on_client_disconnect: Literal["finish", "abort"] = "finish"
+    # Name of this replica in the ledger (default: host name and process id).
+    gateway_id: str | None = None
+
+
+class AdminSettings(_Section):
+    # Hash of the admin credential (same formats as API keys; `sovereign-gateway keys new`).
+    # Unset: the admin API is off.
+    token_hash: str | None = None
+
+    @field_validator("token_hash")
+    @classmethod
+    def _is_hash(cls, value: str | None) -> str | None:
+        if value is not None and not KEY_HASH_PATTERN.match(value):
+            raise ValueError("must be 'sha256:<64 hex>' or 'hmac-sha256:<64 hex>'")
+        return value
 
 
 class SecuritySettings(_Section):
@@ -120,6 +183,9 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     security: SecuritySettings = SecuritySettings()
+    store: StoreSettings = StoreSettings()
+    metering: MeteringSettings = MeteringSettings()
+    admin: AdminSettings = AdminSettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""Runtime view of the configuration: pools, their engines, tenants. Immutable values.
+"""Runtime view of the configuration: pools and their engines, and what a tenant is.
 
 Built once from the settings. Everything that decides where a request may go reads these.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.quota.limits import UNLIMITED, Limits
 from gateway.settings import Settings
 
 
@@ -32,6 +33,8 @@ class Tenant:
     id: str
     allowed_jurisdictions: frozenset[str]
     allowed_models: frozenset[str] | None  # None: every model in its jurisdictions
+    limits: Limits = UNLIMITED
+    degraded_mode: str = "fail_closed"  # or "fail_open"; see TenantSettings
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models
@@ -41,7 +44,6 @@ class Tenant:
 class Topology:
     pools: tuple[Pool, ...]
     engines: tuple[Engine, ...]
-    tenants: tuple[Tenant, ...]
     # Derived once: residency reads it on every request.
     models: frozenset[str] = field(init=False)
 
@@ -57,15 +59,7 @@ class Topology:
             pool = Pool(p.name, p.jurisdiction, p.site, p.gpu, frozenset(p.models), key)
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)
-        tenants = tuple(
-            Tenant(
-                t.id,
-                frozenset(t.allowed_jurisdictions),
-                None if "*" in t.allowed_models else frozenset(t.allowed_models),
-            )
-            for t in settings.tenants
-        )
-        return cls(tuple(pools), tuple(engines), tenants)
+        return cls(tuple(pools), tuple(engines))
 
     def served_models(self) -> frozenset[str]:
         return self.models

@@ -1,21 +1,36 @@
-"""The service behind the inference routers: residency check, forward, relay.
+"""The service behind the inference routers: residency, admission, forward, relay, metering.
 
 Routers parse and authenticate; this decides where the request may go (pure residency
-decision), sends it there, and shapes the answer. Policies, quotas and metering hook in here
-in later issues.
+decision), admits it against the tenant's limits, sends it, shapes the answer, and meters the
+engine's usage exactly once, whatever happens to the request.
 """
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import orjson
 from starlette.responses import Response
 
 from gateway.auth import Principal
+from gateway.errors import GatewayError
+from gateway.metering import estimate
+from gateway.metering.recorder import Recorder
+from gateway.metering.response import MeteredResponse
+from gateway.metering.stream import MeteredStream, StreamOutcome
+from gateway.metering.usage import usage_of_body
 from gateway.openai.common import OpenAIRequest
 from gateway.residency import candidate_engines
 from gateway.resources import Resources
 from gateway.topology import Engine
 from gateway.upstream.relay import RelayResponse
+
+ENDPOINTS = {
+    "/v1/chat/completions": "chat.completions",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+}
 
 
 def served_by_headers(engine: Engine) -> dict[str, str]:
@@ -28,6 +43,19 @@ def served_by_headers(engine: Engine) -> dict[str, str]:
     }
 
 
+def _estimate(
+    resources: Resources, principal: Principal, payload: dict[str, Any], path: str
+) -> int:
+    # Tokenizing costs ~0.7 µs per token: only when a token limit will read the estimate.
+    if not any(s.limits.tokens_per_minute or s.limits.monthly_tokens for s in principal.scopes):
+        return 0
+    return estimate.estimate(
+        payload,
+        generates=path != "/v1/embeddings",
+        default_completion=resources.settings.metering.default_completion_tokens,
+    )
+
+
 async def proxy(
     resources: Resources,
     principal: Principal,
@@ -38,15 +66,65 @@ async def proxy(
     stream: bool = False,
 ) -> Response:
     candidates = candidate_engines(principal.tenant, request.model, resources.topology)
-    payload = orjson.dumps(request.forward_payload())
+    payload = request.forward_payload()
+    estimated = _estimate(resources, principal, payload, path)
+    admission = await resources.metering.admit(principal, estimated, request_id)
+    recorder = Recorder(
+        resources.metering,
+        principal,
+        request_id,
+        ENDPOINTS[path],
+        request.model,
+        payload,
+        stream,
+        estimated,
+        admission.shared,
+        resources.gateway_id,
+        time.time(),
+        time.perf_counter(),
+    )
     forwarder = resources.forwarder
     if stream:
-        upstream = await forwarder.open(principal.tenant, candidates, path, payload, request_id)
-        return RelayResponse(upstream.events(), served_by_headers(upstream.engine))
-    answer = await forwarder.call(principal.tenant, candidates, path, payload, request_id)
-    return Response(
+        options = payload.get("stream_options") or {}
+        client_wants_usage = bool(options.get("include_usage"))
+        # The engine's usage report is the truth: always ask for it (stripped if not wanted).
+        payload["stream_options"] = {**options, "include_usage": True}
+        body = orjson.dumps(payload)
+        try:
+            upstream = await forwarder.open(principal.tenant, candidates, path, body, request_id)
+        except GatewayError as exc:
+            await recorder.record(None, "failed", exc.status, None)
+            raise
+        engine = upstream.engine
+
+        async def on_end(outcome: StreamOutcome) -> None:
+            await recorder.stream_ended(engine, outcome)
+
+        source = MeteredStream(
+            upstream,
+            client_wants_usage=client_wants_usage,
+            finish_on_disconnect=resources.settings.metering.on_client_disconnect == "finish",
+            on_end=on_end,
+            started=recorder.started,
+        )
+        return RelayResponse(source, {**served_by_headers(engine), **admission.headers})
+    try:
+        answer = await forwarder.call(
+            principal.tenant, candidates, path, orjson.dumps(payload), request_id
+        )
+    except GatewayError as exc:
+        await recorder.record(None, "failed", exc.status, None)
+        raise
+    ok = answer.status < 400
+
+    async def meter() -> None:
+        usage = usage_of_body(answer.body) if ok else None
+        await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
+
+    return MeteredResponse(
         answer.body,
         status_code=answer.status,
         media_type=answer.content_type,
-        headers=served_by_headers(answer.engine),
+        headers={**served_by_headers(answer.engine), **admission.headers},
+        meter=meter,
     )

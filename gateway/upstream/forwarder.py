@@ -8,7 +8,7 @@ gateway's exception tree here, at the boundary.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -45,15 +45,28 @@ class UpstreamStream:
     engine: Engine
     response: httpx.Response
 
-    async def events(self) -> AsyncIterator[bytes]:
-        """Each SSE event as it arrives; a failure mid-stream becomes an in-band error event."""
+    async def events(
+        self, tap: Callable[[bytes], bytes] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Each SSE event as it arrives; a failure mid-stream becomes an in-band error event.
+
+        ``tap`` sees every event (errors included) and returns what to relay (``b""``: drop
+        it). A plain call per event, where a wrapping generator would cost a whole async
+        generator round trip per event.
+        """
         try:
             async for event in split_events(self.response.aiter_raw()):
+                if tap is not None:
+                    event = tap(event)
+                    if not event:
+                        continue
                 yield event
         except httpx.TimeoutException:
-            yield render_sse(UpstreamTimeout("The engine stopped sending mid-stream."))
+            error = render_sse(UpstreamTimeout("The engine stopped sending mid-stream."))
+            yield tap(error) if tap is not None else error
         except httpx.HTTPError:
-            yield render_sse(UpstreamError("The connection to the engine broke mid-stream."))
+            error = render_sse(UpstreamError("The connection to the engine broke mid-stream."))
+            yield tap(error) if tap is not None else error
         finally:
             await self.response.aclose()
 

@@ -1,4 +1,4 @@
-"""A client that goes away mid-stream stops the engine's work on its request."""
+"""In ``abort`` mode, a client that goes away mid-stream stops the engine's work on its request."""
 
 from __future__ import annotations
 
@@ -57,9 +57,11 @@ def test_disconnect_mid_stream_aborts_the_engine_request(
     assert _wait_for(lambda: engine_metric(engine, running) == 0, 10), "engine still generating"
     assert time.monotonic() - started < 10
     # The request was cut short, not run to its 1500 tokens, and the engine is idle after it.
+    # How many tokens it made before the abort landed depends on the machine's speed (CPU decode
+    # runs at 15-50 tokens/s here), so the bound is the request's own length, not a guess at it.
     time.sleep(1)
     generated = engine_metric(engine, "vllm:generation_tokens_total") - tokens_before
-    assert 5 <= generated < 300
+    assert 5 <= generated < 1500
     assert engine_metric(engine, "vllm:request_success_total", **finished) == finished_before
     time.sleep(1)
     assert engine_metric(engine, "vllm:generation_tokens_total") - tokens_before == generated

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.auth import KeyRing, Principal, hash_key
-from gateway.cli import build_parser, main, quick_settings
+from gateway.cli import _dump_with_secrets, build_parser, check_replicas, main, quick_settings
+from gateway.settings import Settings
 from gateway.topology import Tenant, Topology
 from serving.profiles import LLAMA_8B, LLAMA_70B, PROFILES
 
@@ -67,3 +68,27 @@ def test_vllm_args_carry_the_profile() -> None:
     assert flag("--quantization") == "fp8"
     assert flag("--max-num-seqs") == "128"
     assert "--enable-prefix-caching" in args
+
+
+def test_worker_processes_get_the_settings_with_their_secrets() -> None:
+    settings = Settings(
+        security={"key_pepper": "pepper"},
+        pools=[{"name": "p", "jurisdiction": "DE", "site": "s", "engines": ["http://e:1"],
+                "models": ["m"], "api_key": "engine-key"}],
+    )  # fmt: skip
+    rebuilt = Settings.model_validate(_dump_with_secrets(settings))
+    assert rebuilt == settings
+    assert rebuilt.pools[0].api_key is not None
+    assert rebuilt.pools[0].api_key.get_secret_value() == "engine-key"
+
+
+def test_several_workers_without_redis_are_refused_when_limits_need_sharing() -> None:
+    tenant = {"id": "t", "api_keys": [{"id": "k", "hash": hash_key("x")}]}
+    check_replicas(Settings(server={"workers": 2}, tenants=[tenant]))  # nothing to share
+    limited = {**tenant, "limits": {"requests_per_minute": 10}}
+    with pytest.raises(SystemExit, match="share nothing without Redis"):
+        check_replicas(Settings(server={"workers": 2}, tenants=[limited]))
+    check_replicas(Settings(server={"workers": 1}, tenants=[limited]))
+    check_replicas(
+        Settings(server={"workers": 2}, store={"redis_url": "redis://r:6379/0"}, tenants=[limited])
+    )

@@ -26,7 +26,7 @@ def random_topology(rng: random.Random) -> Topology:
         )
         pools.append(pool)
         engines += [Engine(f"http://p{i}-e{j}", pool) for j in range(rng.randint(1, 3))]
-    return Topology(tuple(pools), tuple(engines), ())
+    return Topology(tuple(pools), tuple(engines))
 
 
 @pytest.mark.parametrize("seed", range(300))

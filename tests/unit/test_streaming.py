@@ -100,16 +100,42 @@ def test_error_before_the_first_byte_is_a_plain_http_error(engines: FakeEngines)
     assert response.json()["error"]["message"] == "bad prompt"
 
 
+class _Source:
+    """A relay source over a plain iterator, recording how it was closed."""
+
+    def __init__(self, events: AsyncIterator[bytes], finish_on_disconnect: bool) -> None:
+        self._events = events
+        self.finish_on_disconnect = finish_on_disconnect
+        self.closed_with: list[bool] = []
+        self.consumed = 0
+
+    async def _count(self) -> AsyncIterator[bytes]:
+        async for event in self._events:
+            self.consumed += 1
+            yield event
+
+    def events(self) -> AsyncIterator[bytes]:
+        return self._count()
+
+    async def aclose(self, *, client_gone: bool = False) -> None:
+        self.closed_with.append(client_gone)
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("disconnect_after_events", [0, 1])
-async def test_client_disconnect_closes_the_upstream_stream(disconnect_after_events: int) -> None:
+@pytest.mark.parametrize("finish", [False, True])
+async def test_client_disconnect_closes_or_drains_the_upstream_stream(
+    disconnect_after_events: int, finish: bool
+) -> None:
     closed = anyio.Event()
     sent: list[bytes] = []
+    total = 1000 if not finish else 60
 
     async def upstream() -> AsyncIterator[bytes]:
         try:
-            for n in range(1000):
+            for n in range(total):
                 yield b"data: %d\n\n" % n
-                await anyio.sleep(0.01)
+                await anyio.sleep(0.005)
         finally:
             closed.set()
 
@@ -120,13 +146,21 @@ async def test_client_disconnect_closes_the_upstream_stream(disconnect_after_eve
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, object]) -> None:
+        if disconnected.is_set():
+            raise OSError("the client is gone")
         if message["type"] == "http.response.body":
             sent.append(message["body"])  # type: ignore[arg-type]
             if len(sent) > disconnect_after_events:
                 disconnected.set()
 
-    response = RelayResponse(upstream(), {})
+    source = _Source(upstream(), finish_on_disconnect=finish)
+    response = RelayResponse(source, {})
     with anyio.fail_after(5):
         await response({"type": "http"}, receive, send)  # type: ignore[arg-type]
         await closed.wait()
-    assert len(sent) < 50  # stopped long before the 1000 events the engine would have sent
+    assert source.closed_with == [True]  # closed once, knowing the client had left
+    assert len(sent) == disconnect_after_events + 1  # nothing sent after the disconnect
+    if finish:
+        assert source.consumed == total  # read to the end: what was generated is metered
+    else:
+        assert source.consumed < 50  # stopped long before the engine would have

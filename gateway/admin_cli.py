@@ -1,0 +1,401 @@
+"""``sovereign-gateway tenants | keys issue|list|rotate|revoke | usage export``.
+
+The same ``TenantAdmin`` service as the admin API, run against the shared store named in the
+configuration (``store.redis_url``): every replica picks a change up within a second. Without
+Redis there is nothing to connect to (the embedded store lives inside the one gateway process),
+so these commands refuse and point at the admin API.
+
+Exit codes: 0 done, 1 refused by the service (unknown tenant, duplicate id...) or Redis
+unreachable, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import functools
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar, cast
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.errors import GatewayError
+from gateway.metering.record import UsageRecord
+from gateway.quota.redis_store import RedisQuotaStore
+from gateway.settings import LimitsSettings, Settings, load_settings
+from gateway.tenancy.admin import TenantAdmin
+from gateway.tenancy.records import DegradedMode, KeyRecord
+from gateway.tenancy.store import RedisDirectoryStore
+from gateway.usage_export import FORMATS, Format, export, time_range
+
+T = TypeVar("T")
+Command = Callable[[argparse.Namespace], int]
+
+EMBEDDED_STORE = (
+    "error: the configuration sets no store.redis_url, so tenants, keys and usage live in the "
+    "embedded store inside the one gateway process, out of this command's reach. Use the "
+    "admin API of the running gateway (/admin/v1), or configure Redis."
+)
+_JURISDICTION = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Services:
+    tenants: TenantAdmin
+    ledger: RedisQuotaStore
+
+
+class _Exit(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _settings(config: str) -> Settings:
+    try:
+        settings = load_settings(Path(config))
+    except FileNotFoundError as exc:
+        raise _Exit(2, f"error: {exc}") from exc
+    except ValidationError as exc:
+        raise _Exit(2, f"error: invalid configuration {config}: {_describe(exc)}") from exc
+    if settings.store.redis_url is None:
+        raise _Exit(2, EMBEDDED_STORE)
+    return settings
+
+
+async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]) -> T:
+    assert settings.store.redis_url is not None
+    redis = Redis.from_url(
+        settings.store.redis_url, socket_connect_timeout=5.0, socket_timeout=10.0
+    )
+    pepper = settings.security.key_pepper
+    try:
+        tenants = TenantAdmin(
+            RedisDirectoryStore(redis), pepper.get_secret_value().encode() if pepper else None
+        )
+        return await work(_Services(tenants, RedisQuotaStore(redis, settings.store.lease_seconds)))
+    finally:
+        await redis.aclose()
+
+
+def _call(args: argparse.Namespace, work: Callable[[_Services], Awaitable[T]]) -> T:
+    return asyncio.run(_session(_settings(args.config), work))
+
+
+def _guarded(command: Command) -> Command:
+    """Errors become one line on stderr and an exit code, not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except _Exit as exc:
+            print(exc.message, file=sys.stderr)
+            return exc.code
+        except GatewayError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2 if exc.status == 400 else 1
+        except ValidationError as exc:
+            print(f"error: {_describe(exc)}", file=sys.stderr)
+            return 2
+        except RedisError as exc:
+            print(f"error: the store (Redis) failed: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def _iso(unix_s: float) -> str:
+    return dt.datetime.fromtimestamp(unix_s, dt.UTC).isoformat(timespec="seconds")
+
+
+def _print_json(model: BaseModel) -> None:
+    print(orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+
+
+def _limits(args: argparse.Namespace) -> LimitsSettings | None:
+    given = {
+        "requests_per_minute": args.rpm,
+        "tokens_per_minute": args.tpm,
+        "concurrent": args.concurrent,
+        "monthly_tokens": args.monthly_tokens,
+    }
+    values = {k: v for k, v in given.items() if v is not None}
+    return LimitsSettings(**values) if values else None
+
+
+def _key_status(key: KeyRecord, now: float) -> str:
+    if key.revoked_at is None:
+        return "active"
+    if key.active(now):
+        return f"active until {_iso(key.revoked_at)}"
+    return f"revoked {_iso(key.revoked_at)}"
+
+
+# Tenants
+
+
+@_guarded
+def _tenants_create(args: argparse.Namespace) -> int:
+    record = _call(
+        args,
+        lambda s: s.tenants.create_tenant(
+            args.tenant,
+            args.jurisdictions,
+            allowed_models=args.models,
+            limits=_limits(args),
+            degraded_mode=cast(DegradedMode, args.degraded_mode),
+        ),
+    )
+    _print_json(record)
+    return 0
+
+
+@_guarded
+def _tenants_list(args: argparse.Namespace) -> int:
+    tenants = _call(args, lambda s: s.tenants.tenants())
+    print("id\tjurisdictions\tmodels\tdegraded_mode")
+    for t in tenants:
+        jurisdictions, models = ",".join(t.allowed_jurisdictions), ",".join(t.allowed_models)
+        print(f"{t.id}\t{jurisdictions}\t{models}\t{t.degraded_mode}")
+    return 0
+
+
+@_guarded
+def _tenants_show(args: argparse.Namespace) -> int:
+    _print_json(_call(args, lambda s: s.tenants.tenant(args.tenant)))
+    return 0
+
+
+# Keys (``keys new`` and ``keys hash`` live in gateway.cli and need no store)
+
+
+@_guarded
+def _keys_issue(args: argparse.Namespace) -> int:
+    record, key = _call(args, lambda s: s.tenants.issue_key(args.tenant, args.id, _limits(args)))
+    print(key)
+    print(
+        f"issued key {record.id} for tenant {record.tenant}; the key is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+@_guarded
+def _keys_list(args: argparse.Namespace) -> int:
+    keys = _call(args, lambda s: s.tenants.keys(args.tenant))
+    now = dt.datetime.now(dt.UTC).timestamp()
+    print("id\thint\tcreated\tstatus")
+    for k in keys:
+        print(f"{k.id}\t...{k.hint}\t{_iso(k.created_at)}\t{_key_status(k, now)}")
+    return 0
+
+
+@_guarded
+def _keys_rotate(args: argparse.Namespace) -> int:
+    async def rotate(s: _Services) -> tuple[KeyRecord, str, KeyRecord]:
+        record, key = await s.tenants.rotate_key(args.tenant, args.key_id, args.grace_seconds)
+        old = next(k for k in await s.tenants.keys(args.tenant) if k.id == args.key_id)
+        return record, key, old
+
+    record, key, old = _call(args, rotate)
+    print(key)
+    assert old.revoked_at is not None
+    print(
+        f"issued key {record.id} for tenant {record.tenant}; the key is shown only now. "
+        f"Key {old.id} stops working at {_iso(old.revoked_at)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+@_guarded
+def _keys_revoke(args: argparse.Namespace) -> int:
+    record = _call(
+        args, lambda s: s.tenants.revoke_key(args.tenant, args.key_id, args.after_seconds)
+    )
+    assert record.revoked_at is not None
+    print(f"key {record.id} of tenant {record.tenant} revoked at {_iso(record.revoked_at)}")
+    return 0
+
+
+# Usage
+
+
+@_guarded
+def _usage_export(args: argparse.Namespace) -> int:
+    since, until = time_range(args.start, args.end, dt.datetime.now(dt.UTC))
+
+    async def read(s: _Services) -> list[UsageRecord]:
+        await s.tenants.tenant(args.tenant)  # a typo is an error, not an empty export
+        return await s.ledger.usage(args.tenant, since.timestamp(), until.timestamp())
+
+    records = _call(args, read)
+    fmt = cast(Format, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            count = export(records, fmt, out)
+    else:
+        count = export(records, fmt, sys.stdout)
+        sys.stdout.flush()
+    print(
+        f"exported {count} records of tenant {args.tenant}, "
+        f"{since.isoformat()} to {until.isoformat()} (exclusive)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# Argument types and parsers
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; 0 means no limit")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not zero or more seconds")
+    return value
+
+
+def _jurisdiction(text: str) -> str:
+    if not _JURISDICTION.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 3166-1 alpha-2 code in capitals, such as DE"
+        )
+    return text
+
+
+def _store_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--config", required=True, help="the gateway's YAML configuration (store.redis_url)"
+    )
+    return parent
+
+
+def _limits_parent(whose: str) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group(f"limits of the {whose} (0 or omitted: no limit)")
+    group.add_argument("--rpm", type=_count, help="requests per minute")
+    group.add_argument("--tpm", type=_count, help="tokens per minute")
+    group.add_argument("--concurrent", type=_count, help="requests in flight at once")
+    group.add_argument("--monthly-tokens", type=_count, help="tokens per calendar month (UTC)")
+    return parent
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    keys_sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add ``tenants``, ``usage`` and the store-backed ``keys`` subcommands to the CLI."""
+    store = _store_parent()
+
+    tenants_p = sub.add_parser("tenants", help="create, list and show tenants in the store")
+    tenants_sub = tenants_p.add_subparsers(dest="tenants_command", required=True)
+    create_p = tenants_sub.add_parser(
+        "create", parents=[store, _limits_parent("tenant")], help="add a tenant"
+    )
+    create_p.add_argument("tenant", metavar="ID")
+    create_p.add_argument(
+        "--jurisdiction",
+        dest="jurisdictions",
+        metavar="CODE",
+        action="append",
+        required=True,
+        type=_jurisdiction,
+        help="where its requests may be served (repeat for several)",
+    )
+    create_p.add_argument(
+        "--model",
+        dest="models",
+        metavar="MODEL",
+        action="append",
+        help="a model it may use (repeat for several; default: every model)",
+    )
+    create_p.add_argument(
+        "--degraded-mode",
+        choices=("fail_closed", "fail_open"),
+        default="fail_closed",
+        help="while Redis is unreachable: refuse (fail_closed) or serve on local limits",
+    )
+    create_p.set_defaults(func=_tenants_create)
+    list_p = tenants_sub.add_parser("list", parents=[store], help="list the tenants")
+    list_p.set_defaults(func=_tenants_list)
+    show_p = tenants_sub.add_parser("show", parents=[store], help="print one tenant as JSON")
+    show_p.add_argument("tenant", metavar="ID")
+    show_p.set_defaults(func=_tenants_show)
+
+    issue_p = keys_sub.add_parser(
+        "issue",
+        parents=[store, _limits_parent("key, on top of its tenant's")],
+        help="issue a key: the key on stdout (shown once), its id on stderr",
+    )
+    issue_p.add_argument("tenant", metavar="TENANT")
+    issue_p.add_argument("--id", help="the key's id (default: <tenant>-<8 hex>)")
+    issue_p.set_defaults(func=_keys_issue)
+    klist_p = keys_sub.add_parser("list", parents=[store], help="list a tenant's keys")
+    klist_p.add_argument("tenant", metavar="TENANT")
+    klist_p.set_defaults(func=_keys_list)
+    rotate_p = keys_sub.add_parser(
+        "rotate", parents=[store], help="issue a successor (same limits), revoke the old key"
+    )
+    rotate_p.add_argument("tenant", metavar="TENANT")
+    rotate_p.add_argument("key_id", metavar="KEYID")
+    rotate_p.add_argument(
+        "--grace-seconds",
+        type=_seconds,
+        default=0.0,
+        help="how long the old key keeps working (default: 0, it stops at once)",
+    )
+    rotate_p.set_defaults(func=_keys_rotate)
+    revoke_p = keys_sub.add_parser("revoke", parents=[store], help="revoke a key")
+    revoke_p.add_argument("tenant", metavar="TENANT")
+    revoke_p.add_argument("key_id", metavar="KEYID")
+    revoke_p.add_argument("--after-seconds", type=_seconds, default=0.0, help="default: now")
+    revoke_p.set_defaults(func=_keys_revoke)
+
+    usage_p = sub.add_parser("usage", help="the usage ledger")
+    usage_sub = usage_p.add_subparsers(dest="usage_command", required=True)
+    export_p = usage_sub.add_parser(
+        "export", parents=[store], help="write a tenant's ledger records as CSV or JSON Lines"
+    )
+    export_p.add_argument("--tenant", required=True)
+    export_p.add_argument(
+        "--from",
+        dest="start",
+        help="ISO date (midnight UTC) or date and time; default: start of this UTC month",
+    )
+    export_p.add_argument("--to", dest="end", help="exclusive, like --from; default: now")
+    export_p.add_argument("--format", choices=FORMATS, default="csv")
+    export_p.add_argument("--output", help="file to write (default: stdout)")
+    export_p.set_defaults(func=_usage_export)

@@ -1,0 +1,49 @@
+"""One ledger record per metered request. Counts and routing facts only, never content."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["ok", "aborted", "failed"]
+UsageSource = Literal["engine", "estimate"]
+
+
+class UsageRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    tenant: str
+    key_id: str
+    endpoint: str  # "chat.completions", "completions", "embeddings"
+    model: str
+    pool: str
+    site: str
+    jurisdiction: str
+    engine: str
+    stream: bool
+    # ok: the engine finished; aborted: the client left (what was generated is counted);
+    # failed: the engine or the connection failed (what was seen before is counted).
+    status: Status
+    http_status: int
+    prompt_tokens: int
+    completion_tokens: int
+    # engine: the counts are the engine's own usage report; estimate: the engine never
+    # reported (it failed mid-way), so the gateway's own count stands in.
+    usage_source: UsageSource
+    estimated_tokens: int
+    started_at: float  # unix seconds
+    ttft_ms: float | None
+    duration_ms: float
+    gateway: str  # which replica served it
+    # False when admitted without the shared store (fail-open on local limits).
+    admitted_shared: bool = True
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def finished_at(self) -> float:
+        return self.started_at + self.duration_ms / 1000

@@ -1,0 +1,219 @@
+"""Admission and metering around each request, and what happens while Redis is away.
+
+Admission: one call to the quota store before the request is forwarded. If the shared store
+is unreachable, the tenant's degraded mode decides, never silently (a metric and a log event
+each time): ``fail_closed`` refuses with 503, ``fail_open`` admits under this replica's local
+limits. After a failure the shared store is not asked again for ``retry_after_failure``
+seconds, so an outage costs no timeouts on the request path.
+
+Metering: one call per request with the engine's usage, exactly once per request id. If the
+shared store is unreachable the record goes to the disk spool (fsynced) and a background task
+replays it when the store is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.auth import Principal
+from gateway.errors import QuotaExceeded, QuotaStoreUnavailable, RateLimited
+from gateway.metering.record import UsageRecord
+from gateway.metering.spool import DiskSpool, SpoolEntry
+from gateway.metrics import (
+    LEDGER_REPLAYED,
+    LEDGER_SPOOL_PENDING,
+    LEDGER_SPOOLED,
+    QUOTA_DEGRADED,
+    QUOTA_REFUSED,
+)
+from gateway.quota.limits import Decision
+from gateway.quota.memory_store import MemoryQuotaStore
+from gateway.quota.store import QuotaStore
+
+log = structlog.get_logger("gateway.metering")
+
+# BusyLoadingError (a restarted Redis reading its append-only file) is a ConnectionError;
+# ReadOnlyError is a replica answering during a failover.
+STORE_DOWN = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset format: ``20ms``, ``1s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    if minutes:
+        return f"{int(minutes)}m{int(rest)}s"
+    return f"{rest:.3g}s"
+
+
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """The ``x-ratelimit-*`` headers OpenAI clients read, for the tightest scope."""
+    headers: dict[str, str] = {}
+    if decision.requests_limit is not None:
+        headers["x-ratelimit-limit-requests"] = str(decision.requests_limit)
+        headers["x-ratelimit-remaining-requests"] = str(decision.requests_left or 0)
+        headers["x-ratelimit-reset-requests"] = _duration(decision.requests_reset_s or 0)
+    if decision.tokens_limit is not None:
+        headers["x-ratelimit-limit-tokens"] = str(decision.tokens_limit)
+        headers["x-ratelimit-remaining-tokens"] = str(decision.tokens_left or 0)
+        headers["x-ratelimit-reset-tokens"] = _duration(decision.tokens_reset_s or 0)
+    return headers
+
+
+def refusal(decision: Decision, tenant: str) -> RateLimited:
+    QUOTA_REFUSED.labels(tenant, decision.failed or "unknown").inc()
+    headers = rate_limit_headers(decision)
+    scope = "this key's" if (decision.failed_scope or "").startswith("key:") else "your"
+    if decision.retry_after_s is None:
+        return QuotaExceeded(
+            f"You exceeded {scope} monthly token budget; it renews at the start of next month.",
+            headers=headers,
+        )
+    retry = decision.retry_after_s
+    headers["retry-after"] = str(max(1, math.ceil(retry)))
+    headers["retry-after-ms"] = str(max(1, math.ceil(retry * 1000)))
+    what = {
+        "requests": "requests per minute",
+        "tokens": "tokens per minute",
+        "concurrent": "concurrent requests",
+    }.get(decision.failed or "", "rate")
+    return RateLimited(
+        f"Rate limit reached for {scope} {what}. Please try again in {_duration(retry)}.",
+        headers=headers,
+    )
+
+
+class Admission:
+    __slots__ = ("decision", "headers", "shared")
+
+    def __init__(self, decision: Decision, shared: bool) -> None:
+        self.decision = decision
+        self.shared = shared
+        self.headers = rate_limit_headers(decision)
+
+
+UNLIMITED_ADMISSION = Admission(Decision(True, None, None, None), shared=True)
+
+
+class Metering:
+    def __init__(
+        self,
+        shared: QuotaStore | None,
+        local: MemoryQuotaStore,
+        spool: DiskSpool | None,
+        retry_after_failure: float = 1.0,
+    ) -> None:
+        """``shared`` None: the embedded mode, where ``local`` is the only store."""
+        self._shared = shared
+        self._local = local
+        self._spool = spool
+        self._retry_after_failure = retry_after_failure
+        self._down_until = 0.0
+
+    @property
+    def embedded(self) -> bool:
+        return self._shared is None
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if time.monotonic() >= self._down_until:
+            log.warning("quota_store.unreachable", error=type(exc).__name__)
+        self._down_until = time.monotonic() + self._retry_after_failure
+
+    async def admit(self, principal: Principal, estimate: int, request_id: str) -> Admission:
+        scopes = principal.scopes
+        if not any(scope.limits.any() for scope in scopes):
+            # Nothing to check and nothing to reserve (usage is counted when metered): no
+            # round trip on the request's path.
+            return UNLIMITED_ADMISSION
+        if self._shared is None:
+            decision = await self._local.admit(scopes, estimate, request_id)
+            shared = True
+        else:
+            decision_or_none: Decision | None = None
+            if time.monotonic() >= self._down_until:
+                try:
+                    decision_or_none = await self._shared.admit(scopes, estimate, request_id)
+                except STORE_DOWN as exc:
+                    self._mark_down(exc)
+            if decision_or_none is None:
+                decision = await self._degraded(principal, estimate, request_id)
+                shared = False
+            else:
+                decision, shared = decision_or_none, True
+        if not decision.allowed:
+            raise refusal(decision, principal.tenant.id)
+        return Admission(decision, shared)
+
+    async def _degraded(self, principal: Principal, estimate: int, request_id: str) -> Decision:
+        tenant = principal.tenant
+        QUOTA_DEGRADED.labels(tenant.id, tenant.degraded_mode).inc()
+        log.warning(
+            "quota.degraded", tenant=tenant.id, mode=tenant.degraded_mode, request_id=request_id
+        )
+        if tenant.degraded_mode != "fail_open":
+            raise QuotaStoreUnavailable(
+                "The quota store is unreachable and this tenant's policy is to refuse "
+                "rather than serve unmetered limits. Please retry shortly.",
+                headers={"retry-after": "1"},
+            )
+        return await self._local.admit(principal.scopes, estimate, request_id)
+
+    async def meter(self, record: UsageRecord, principal: Principal) -> None:
+        scopes = principal.scopes
+        if self._shared is None:
+            await self._local.meter(record, scopes)
+            return
+        if not record.admitted_shared:
+            await self._local.meter(record, scopes)  # ends the local lease and bucket charge
+        if time.monotonic() >= self._down_until:
+            try:
+                await self._shared.meter(record, scopes)
+                return
+            except STORE_DOWN as exc:
+                self._mark_down(exc)
+        await self._spool_entry(SpoolEntry.of(record, scopes))
+
+    async def _spool_entry(self, entry: SpoolEntry) -> None:
+        if self._spool is None:
+            log.error("ledger.record_lost", request_id=entry.record.request_id)
+            return
+        await asyncio.to_thread(self._spool.append, entry)
+        LEDGER_SPOOLED.inc()
+        LEDGER_SPOOL_PENDING.inc()
+        log.warning("ledger.spooled", request_id=entry.record.request_id)
+
+    async def replay(self) -> int:
+        """Send spooled records to the shared store; 0 if there are none or it is still down."""
+        if self._shared is None or self._spool is None:
+            return 0
+        shared = self._shared
+
+        async def send(entry: SpoolEntry) -> bool:
+            return await shared.meter(entry.record, entry.settle_scopes())
+
+        try:
+            sent = await self._spool.replay(send)
+        except STORE_DOWN:
+            return 0
+        if sent:
+            LEDGER_REPLAYED.inc(sent)
+            LEDGER_SPOOL_PENDING.set(await asyncio.to_thread(self._spool.pending))
+            log.info("ledger.replayed", records=sent)
+            self._down_until = 0.0
+        return sent
+
+    async def replay_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.replay()
+            except Exception:  # a corrupt line must not stop the loop; it is logged
+                log.exception("ledger.replay_failed")

@@ -1,0 +1,125 @@
+"""Usage records that could not reach Redis, kept on local disk until they can.
+
+One JSON line per record (with the scopes it settles), appended and fsynced before the
+request's metering counts as done. Each process appends to its own file; replay takes any
+file in the folder (a lock keeps two processes off the same file), sends every line through
+the same exactly-once metering call, and deletes the file only when all of it went through.
+A crash mid-replay is harmless: replaying a line twice meters it once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from gateway.metering.record import UsageRecord
+from gateway.quota.limits import Limits, Scope
+
+
+class SpooledScope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    tokens_per_minute: int
+    concurrent: int = 0
+    monthly_tokens: int = 0
+
+
+class SpoolEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    record: UsageRecord
+    scopes: list[SpooledScope]
+
+    @classmethod
+    def of(cls, record: UsageRecord, scopes: tuple[Scope, ...]) -> SpoolEntry:
+        return cls(
+            record=record,
+            scopes=[
+                SpooledScope(
+                    name=s.name,
+                    tokens_per_minute=s.limits.tokens_per_minute,
+                    concurrent=s.limits.concurrent,
+                    monthly_tokens=s.limits.monthly_tokens,
+                )
+                for s in scopes
+            ],
+        )
+
+    def settle_scopes(self) -> tuple[Scope, ...]:
+        return tuple(
+            Scope(
+                self.record.tenant,
+                s.name,
+                Limits(
+                    tokens_per_minute=s.tokens_per_minute,
+                    concurrent=s.concurrent,
+                    monthly_tokens=s.monthly_tokens,
+                ),
+            )
+            for s in self.scopes
+        )
+
+
+class DiskSpool:
+    def __init__(self, folder: Path, name: str) -> None:
+        self._folder = folder
+        self._path = folder / f"{name}.jsonl"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def append(self, entry: SpoolEntry) -> None:
+        """Blocking (open, write, fsync): call it in a thread."""
+        self._folder.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps(entry.model_dump(mode="json")) + b"\n"
+        while True:
+            with open(self._path, "ab") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                if os.fstat(handle.fileno()).st_nlink == 0:
+                    continue  # replayed and removed while we waited: open the new one
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+                return
+
+    def pending(self) -> int:
+        if not self._folder.is_dir():
+            return 0
+        count = 0
+        for path in self._folder.glob("*.jsonl"):
+            with open(path, "rb") as handle:
+                count += sum(1 for line in handle if line.strip())
+        return count
+
+    async def replay(self, send: Callable[[SpoolEntry], Awaitable[bool]]) -> int:
+        """Send every spooled entry; returns how many were sent. Raises what ``send`` raises
+        (Redis still down): the files stay for the next attempt."""
+        if not self._folder.is_dir():
+            return 0
+        sent = 0
+        for path in sorted(self._folder.glob("*.jsonl")):
+            try:
+                # Local files of a few KB, read once per outage: not worth a thread hop.
+                handle = open(path, "rb+")  # noqa: ASYNC230, SIM115
+            except FileNotFoundError:
+                continue  # another process replayed and removed it since we listed it
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another process is replaying or appending to it
+                if os.fstat(handle.fileno()).st_nlink == 0:
+                    continue  # replayed and removed before we had the lock
+                for line in handle.read().splitlines():
+                    if line.strip():
+                        await send(SpoolEntry.model_validate(orjson.loads(line)))
+                        sent += 1
+                # All through: empty it under the lock (appenders wait), then remove it.
+                handle.truncate(0)
+                path.unlink()
+        return sent

@@ -1,0 +1,28 @@
+"""The gateway's Prometheus metrics (exposed on their own port in the telemetry issue).
+
+Labels carry tenant ids and outcome names only: never keys, prompts or user identifiers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+QUOTA_DEGRADED = Counter(
+    "sovereign_quota_degraded_total",
+    "Requests decided without the shared quota store (Redis unreachable), by tenant and mode.",
+    ["tenant", "mode"],
+)
+QUOTA_REFUSED = Counter(
+    "sovereign_quota_refused_total",
+    "Requests refused by a limit, by tenant and limit.",
+    ["tenant", "limit"],
+)
+LEDGER_SPOOLED = Counter(
+    "sovereign_ledger_spooled_total", "Usage records written to the local disk spool."
+)
+LEDGER_REPLAYED = Counter(
+    "sovereign_ledger_replayed_total", "Spooled usage records replayed into the shared store."
+)
+LEDGER_SPOOL_PENDING = Gauge(
+    "sovereign_ledger_spool_pending", "Usage records waiting in this replica's disk spool."
+)

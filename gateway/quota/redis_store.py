@@ -1,0 +1,130 @@
+"""Limits and the usage ledger in Redis: one limit, one ledger for all gateway replicas.
+
+Key layout (every key of a tenant shares the hash slot ``{tenant}``, for Redis Cluster)::
+
+    sg:{T}:q:<scope>:req | tok | lease | month:YYYYMM   limits of scope "tenant" or "key:<id>"
+    sg:{T}:ledger                                      sorted set: end time ms -> record JSON
+    sg:{T}:metered:<request id>                        exactly-once marker (7 days)
+
+Admission is one Lua call (``admit.lua``), metering another (``meter.lua``): one round trip
+each per request. Redis errors (``redis.exceptions.ConnectionError``/``TimeoutError``) go up
+to the caller, which applies the tenant's degraded mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from importlib import resources
+
+from redis.asyncio import Redis
+
+from gateway.metering.record import UsageRecord
+from gateway.quota.limits import Decision, Scope
+from gateway.quota.resp import Script, ScriptRunner, runner_for
+from gateway.quota.store import MARKER_TTL_S, summarise
+
+_MONTH_TTL_S = 40 * 24 * 3600
+
+
+def _script(name: str) -> str:
+    return resources.files("gateway.quota").joinpath(name).read_text()
+
+
+def tenant_base(tenant: str) -> str:
+    return f"sg:{{{tenant}}}"
+
+
+def month_of(unix_s: float) -> str:
+    """The UTC calendar month, ``YYYYMM`` (the monthly budget's key)."""
+    when = time.gmtime(unix_s)
+    return f"{when.tm_year}{when.tm_mon:02d}"
+
+
+def scope_keys(scope: Scope, unix_s: float) -> tuple[str, str, str, str]:
+    base = f"{tenant_base(scope.tenant)}:q:{scope.name}"
+    return f"{base}:req", f"{base}:tok", f"{base}:lease", f"{base}:month:{month_of(unix_s)}"
+
+
+def ledger_key(tenant: str) -> str:
+    return f"{tenant_base(tenant)}:ledger"
+
+
+class RedisQuotaStore:
+    def __init__(
+        self, redis: Redis, lease_seconds: float = 900.0, runner: ScriptRunner | None = None
+    ) -> None:
+        """``runner``: the hot-path connection (default: one to ``redis``'s server)."""
+        self._redis = redis
+        self._lease_ms = int(lease_seconds * 1000)
+        self._runner = runner or runner_for(redis, 0.5, 0.5)
+        # Metering gets a connection of its own, so that an admission never waits behind
+        # the previous request's ledger write (replies come back in order per connection).
+        self._meter_runner = runner_for(redis, 0.5, 0.5) if runner is None else runner
+        self._admit = Script(_script("admit.lua"))
+        self._meter = Script(_script("meter.lua"))
+
+    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+        now = time.time()
+        keys: list[str] = []
+        args: list[int | str] = [len(scopes), estimate, request_id, self._lease_ms, _MONTH_TTL_S]
+        for scope in scopes:
+            keys.extend(scope_keys(scope, now))
+            limits = scope.limits
+            args += [
+                limits.requests_per_minute,
+                limits.tokens_per_minute,
+                limits.concurrent,
+                limits.monthly_tokens,
+            ]
+        result = await self._runner.evalsha(self._admit, keys, args)
+        allowed, failed, failed_index, retry_ms = result[:4]
+        name = failed.decode() if isinstance(failed, bytes) else str(failed)
+        rest = [int(v) for v in result[4:]]
+        per_scope = [
+            (rest[i], _seconds(rest[i + 1]), rest[i + 2], _seconds(rest[i + 3]))
+            for i in range(0, len(rest), 4)
+        ]
+        return summarise(
+            scopes,
+            bool(allowed),
+            name or None,
+            int(failed_index),
+            None if int(retry_ms) < 0 else int(retry_ms) / 1000,
+            per_scope,
+        )
+
+    async def meter(self, record: UsageRecord, scopes: Sequence[Scope]) -> bool:
+        base = tenant_base(record.tenant)
+        keys = [f"{base}:metered:{record.request_id}", ledger_key(record.tenant)]
+        per_scope: list[int] = []
+        for scope in scopes:
+            _, tokens, leases, month = scope_keys(scope, record.started_at)
+            keys += [tokens, leases, month]
+            limits = scope.limits
+            per_scope += [limits.tokens_per_minute, limits.concurrent, limits.monthly_tokens]
+        done = await self._meter_runner.evalsha(
+            self._meter,
+            keys,
+            [
+                MARKER_TTL_S,
+                record.model_dump_json(),
+                int(record.finished_at * 1000),
+                record.estimated_tokens,
+                record.total_tokens,
+                record.request_id,
+                1 if record.admitted_shared else 0,
+                *per_scope,
+            ],
+        )
+        return bool(done)
+
+    async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
+        members = await self._redis.zrangebyscore(
+            ledger_key(tenant), int(start * 1000), f"({int(end * 1000)}"
+        )
+        return [UsageRecord.model_validate_json(m) for m in members if isinstance(m, bytes)]
+
+
+def _seconds(ms: int) -> float:
+    return -1.0 if ms < 0 else ms / 1000

@@ -1,0 +1,73 @@
+"""The quota store seam: admission against limits, and exactly-once metering into the ledger.
+
+Two implementations: ``RedisQuotaStore`` (shared by every replica) and ``MemoryQuotaStore``
+(one process: the embedded default, and the local limits of a fail-open tenant while Redis is
+unreachable). Both keep the same semantics, tested by the same tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gateway.metering.record import UsageRecord
+from gateway.quota.limits import Decision, Limits, Scope
+
+WINDOW_S = 60.0
+# "Tokens left" of a scope whose bucket was not read (an earlier limit refused first).
+TOKENS_UNKNOWN = -(10**15)
+MARKER_TTL_S = 7 * 24 * 3600  # longer than any retry or disk-spool replay of a request id
+
+
+class QuotaStore(Protocol):
+    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+        """Check every limit of every scope; record the admission only if all pass."""
+        ...
+
+    async def meter(self, record: UsageRecord, scopes: Sequence[Scope]) -> bool:
+        """Append the record and settle the admission; True the first time for its id."""
+        ...
+
+    async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
+        """The tenant's ledger records that ended in [start, end), oldest first."""
+        ...
+
+
+def summarise(
+    scopes: Sequence[Scope],
+    allowed: bool,
+    failed: str | None,
+    failed_index: int,
+    retry_after_s: float | None,
+    per_scope: Sequence[tuple[int, float, int, float]],
+) -> Decision:
+    """Fold per-scope counters (left, reset s; -1 = none) into what the headers report:
+    for each kind of limit, the scope with the least left."""
+    requests: tuple[int, int, float] | None = None
+    tokens: tuple[int, int, float] | None = None
+    for scope, (req_left, req_reset, tok_left, tok_reset) in zip(scopes, per_scope, strict=True):
+        limits: Limits = scope.limits
+        if (
+            limits.requests_per_minute
+            and req_left >= 0
+            and (requests is None or req_left < requests[1])
+        ):
+            requests = (limits.requests_per_minute, req_left, req_reset)
+        if (
+            limits.tokens_per_minute
+            and tok_left > TOKENS_UNKNOWN
+            and (tokens is None or tok_left < tokens[1])
+        ):
+            tokens = (limits.tokens_per_minute, max(0, tok_left), tok_reset)
+    return Decision(
+        allowed=allowed,
+        failed=failed,
+        failed_scope=scopes[failed_index - 1].name if failed_index else None,
+        retry_after_s=retry_after_s,
+        requests_limit=requests[0] if requests else None,
+        requests_left=requests[1] if requests else None,
+        requests_reset_s=requests[2] if requests else None,
+        tokens_limit=tokens[0] if tokens else None,
+        tokens_left=tokens[1] if tokens else None,
+        tokens_reset_s=tokens[2] if tokens else None,
+    )

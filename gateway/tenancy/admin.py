@@ -1,0 +1,158 @@
+"""Tenant and key management: one service behind the admin API and the CLI.
+
+Keys are shown once, when issued, and stored only as hashes. Revoking sets ``revoked_at``;
+rotating issues a new key and revokes the old one, at once or after a grace period.
+Bootstrap from the YAML file: tenants it declares are written on every start (the file is
+authoritative for them); keys it declares are added when their id is new, so a key revoked
+through the API stays revoked even if the file still lists it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from gateway.auth import hash_key, new_key
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.settings import LimitsSettings, Settings
+from gateway.tenancy.records import DegradedMode, KeyRecord, TenantRecord
+from gateway.tenancy.store import DirectoryStore
+
+
+class TenantAdmin:
+    def __init__(self, store: DirectoryStore, pepper: bytes | None) -> None:
+        self._store = store
+        self._pepper = pepper
+
+    async def bootstrap(self, settings: Settings) -> None:
+        snapshot = await self._store.snapshot()
+        now = time.time()
+        for t in settings.tenants:
+            existing = snapshot.tenants.get(t.id)
+            record = TenantRecord(
+                id=t.id,
+                allowed_jurisdictions=list(t.allowed_jurisdictions),
+                allowed_models=list(t.allowed_models),
+                limits=t.limits,
+                degraded_mode=t.degraded_mode,
+                created_at=existing.created_at if existing else now,
+                updated_at=now,
+            )
+            if existing is None or _differs(existing, record):
+                await self._store.put_tenant(record)
+            for k in t.api_keys:
+                await self._store.add_key(
+                    KeyRecord(id=k.id, tenant=t.id, hash=k.hash, limits=k.limits, created_at=now)
+                )
+
+    async def tenants(self) -> list[TenantRecord]:
+        return sorted((await self._store.snapshot()).tenants.values(), key=lambda t: t.id)
+
+    async def tenant(self, tenant_id: str) -> TenantRecord:
+        found = (await self._store.snapshot()).tenants.get(tenant_id)
+        if found is None:
+            raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+        return found
+
+    async def create_tenant(
+        self,
+        tenant_id: str,
+        allowed_jurisdictions: list[str],
+        allowed_models: list[str] | None = None,
+        limits: LimitsSettings | None = None,
+        degraded_mode: DegradedMode = "fail_closed",
+    ) -> TenantRecord:
+        if tenant_id in (await self._store.snapshot()).tenants:
+            raise Conflict(f"Tenant {tenant_id!r} exists already.")
+        now = time.time()
+        record = TenantRecord(
+            id=tenant_id,
+            allowed_jurisdictions=allowed_jurisdictions,
+            allowed_models=["*"] if allowed_models is None else allowed_models,
+            limits=limits or LimitsSettings(),
+            degraded_mode=degraded_mode,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.put_tenant(record)
+        return record
+
+    async def update_tenant(
+        self,
+        tenant_id: str,
+        *,
+        allowed_jurisdictions: list[str] | None = None,
+        allowed_models: list[str] | None = None,
+        limits: LimitsSettings | None = None,
+        degraded_mode: DegradedMode | None = None,
+    ) -> TenantRecord:
+        current = await self.tenant(tenant_id)
+        changes: dict[str, object] = {"updated_at": time.time()}
+        if allowed_jurisdictions is not None:
+            changes["allowed_jurisdictions"] = allowed_jurisdictions
+        if allowed_models is not None:
+            changes["allowed_models"] = allowed_models
+        if limits is not None:
+            changes["limits"] = limits
+        if degraded_mode is not None:
+            changes["degraded_mode"] = degraded_mode
+        record = TenantRecord.model_validate({**current.model_dump(), **changes})
+        await self._store.put_tenant(record)
+        return record
+
+    async def keys(self, tenant_id: str) -> list[KeyRecord]:
+        await self.tenant(tenant_id)
+        snapshot = await self._store.snapshot()
+        found = [k for k in snapshot.keys.values() if k.tenant == tenant_id]
+        return sorted(found, key=lambda k: k.created_at)
+
+    async def issue_key(
+        self, tenant_id: str, key_id: str | None = None, limits: LimitsSettings | None = None
+    ) -> tuple[KeyRecord, str]:
+        """A new key: its record, and the key itself (shown once, never stored)."""
+        await self.tenant(tenant_id)
+        key = new_key()
+        record = KeyRecord(
+            id=key_id or f"{tenant_id}-{secrets.token_hex(4)}",
+            tenant=tenant_id,
+            hash=hash_key(key, self._pepper),
+            hint=key[-4:],
+            limits=limits,
+            created_at=time.time(),
+        )
+        if not await self._store.add_key(record):
+            raise Conflict(f"Key id {record.id!r} exists already.")
+        return record, key
+
+    async def _key(self, tenant_id: str, key_id: str) -> KeyRecord:
+        found = (await self._store.snapshot()).keys.get(key_id)
+        if found is None or found.tenant != tenant_id:
+            raise NotFound(f"Tenant {tenant_id!r} has no key {key_id!r}.", code="key_not_found")
+        return found
+
+    async def revoke_key(self, tenant_id: str, key_id: str, after_s: float = 0) -> KeyRecord:
+        current = await self._key(tenant_id, key_id)
+        if after_s < 0:
+            raise InvalidRequest("A revocation cannot lie in the past.", param="after_seconds")
+        at = time.time() + after_s
+        if current.revoked_at is not None and current.revoked_at <= at:
+            return current  # already revoked, earlier: keep the earlier time
+        record = current.model_copy(update={"revoked_at": at})
+        await self._store.put_key(record)
+        return record
+
+    async def rotate_key(
+        self, tenant_id: str, key_id: str, grace_s: float = 0
+    ) -> tuple[KeyRecord, str]:
+        """Issue a successor with the same limits; the old key stops after ``grace_s``."""
+        old = await self._key(tenant_id, key_id)
+        if not old.active(time.time()):
+            raise Conflict(f"Key {key_id!r} is revoked; issue a new one instead.")
+        record, key = await self.issue_key(tenant_id, limits=old.limits)
+        await self.revoke_key(tenant_id, key_id, after_s=grace_s)
+        return record, key
+
+
+def _differs(a: TenantRecord, b: TenantRecord) -> bool:
+    ignore = {"created_at", "updated_at"}
+    return a.model_dump(exclude=ignore) != b.model_dump(exclude=ignore)

@@ -1,0 +1,119 @@
+"""Where tenants and keys are kept: Redis (shared by every replica) or this process (embedded).
+
+Every change bumps a version number; replicas poll it (a GET every 250 ms by default) and
+reload on change, which is how a revocation reaches every replica within a second.
+
+Redis layout: ``sg:dir:tenants`` (hash: tenant id -> JSON), ``sg:dir:keys`` (hash: key id ->
+JSON) and ``sg:dir:version`` (counter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from gateway.tenancy.records import KeyRecord, TenantRecord
+
+TENANTS = "sg:dir:tenants"
+KEYS = "sg:dir:keys"
+VERSION = "sg:dir:version"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    tenants: dict[str, TenantRecord]
+    keys: dict[str, KeyRecord]
+
+
+class DirectoryStore(Protocol):
+    async def version(self) -> int: ...
+
+    async def snapshot(self) -> Snapshot: ...
+
+    async def put_tenant(self, tenant: TenantRecord) -> None: ...
+
+    async def put_key(self, key: KeyRecord) -> None:
+        """Insert or replace one key."""
+        ...
+
+    async def add_key(self, key: KeyRecord) -> bool:
+        """Insert a key unless its id exists; True if inserted."""
+        ...
+
+
+class RedisDirectoryStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def version(self) -> int:
+        return int(await self._redis.get(VERSION) or 0)
+
+    async def snapshot(self) -> Snapshot:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(VERSION)
+            pipe.hgetall(TENANTS)
+            pipe.hgetall(KEYS)
+            version, tenants, keys = await pipe.execute()
+        return Snapshot(
+            int(version or 0),
+            {k.decode(): TenantRecord.model_validate_json(v) for k, v in tenants.items()},
+            {k.decode(): KeyRecord.model_validate_json(v) for k, v in keys.items()},
+        )
+
+    async def _write(self, table: str, field: str, value: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(table, field, value)
+            pipe.incr(VERSION)
+            await pipe.execute()
+
+    async def put_tenant(self, tenant: TenantRecord) -> None:
+        await self._write(TENANTS, tenant.id, tenant.model_dump_json())
+
+    async def put_key(self, key: KeyRecord) -> None:
+        await self._write(KEYS, key.id, key.model_dump_json())
+
+    async def add_key(self, key: KeyRecord) -> bool:
+        if not await self._redis.hsetnx(KEYS, key.id, key.model_dump_json()):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(VERSION)
+            await pipe.execute()
+        return True
+
+
+class MemoryDirectoryStore:
+    """The embedded default: one process, nothing shared, nothing kept across restarts."""
+
+    def __init__(self) -> None:
+        self._version = 0
+        self._tenants: dict[str, TenantRecord] = {}
+        self._keys: dict[str, KeyRecord] = {}
+        self.changed = asyncio.Event()
+
+    async def version(self) -> int:
+        return self._version
+
+    async def snapshot(self) -> Snapshot:
+        return Snapshot(self._version, dict(self._tenants), dict(self._keys))
+
+    def _bump(self) -> None:
+        self._version += 1
+        self.changed.set()
+
+    async def put_tenant(self, tenant: TenantRecord) -> None:
+        self._tenants[tenant.id] = tenant
+        self._bump()
+
+    async def put_key(self, key: KeyRecord) -> None:
+        self._keys[key.id] = key
+        self._bump()
+
+    async def add_key(self, key: KeyRecord) -> bool:
+        if key.id in self._keys:
+            return False
+        await self.put_key(key)
+        return True

@@ -1,0 +1,130 @@
+"""Gateway processes and a private Redis server, for tests of what replicas share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import redis
+import yaml
+
+from gateway.metering.record import UsageRecord
+from tests.servers import free_port, wait_healthy
+
+SYSTEM_REDIS = "redis://127.0.0.1:6379/0"
+ADMIN_TOKEN = "sk-admin-test-credential"
+
+
+def ledger(url: str, tenant: str) -> list[UsageRecord]:
+    """A tenant's usage ledger, read straight from Redis."""
+    client = redis.Redis.from_url(url)
+    try:
+        raw = client.zrange(f"sg:{{{tenant}}}:ledger", 0, -1)
+    finally:
+        client.close()
+    return [UsageRecord.model_validate_json(m) for m in raw if isinstance(m, bytes)]
+
+
+@dataclass(frozen=True)
+class GatewayProcess:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self, key: str, **options: Any) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=self.base_url + "/v1", api_key=key, max_retries=0, timeout=60, **options
+        )
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url + "/admin/v1",
+            headers={"authorization": "Bearer " + ADMIN_TOKEN},
+            timeout=10,
+        )
+
+
+@contextmanager
+def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
+    """``config`` without ``server``: a free port is chosen."""
+    port = free_port()
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**config, "server": {"host": "127.0.0.1", "port": port}}))
+    log_path = folder / f"{name}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVEREIGN_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["SOVEREIGN_METERING__GATEWAY_ID"] = name
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
+            yield GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class RedisServer:
+    """A Redis of the test's own (the shared one on 6379 must never be stopped), with an
+    append-only file so that what it held survives a stop and restart, as in production."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self._binary = binary
+        self._folder = folder
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self._folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                pass  # not up yet
+            time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()  # SIGTERM: Redis flushes its append-only file
+            self._process.wait(10)
+            self._process = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
