@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from gateway.errors import GatewayError
 from gateway.metering.record import UsageRecord
+from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.settings import LimitsSettings, Settings, load_settings
 from gateway.tenancy.admin import TenantAdmin
@@ -80,7 +81,9 @@ async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]
     pepper = settings.security.key_pepper
     try:
         tenants = TenantAdmin(
-            RedisDirectoryStore(redis), pepper.get_secret_value().encode() if pepper else None
+            RedisDirectoryStore(redis),
+            pepper.get_secret_value().encode() if pepper else None,
+            PolicyCatalogue.from_settings(settings).policies,
         )
         return await work(_Services(tenants, RedisQuotaStore(redis, settings.store.lease_seconds)))
     finally:
@@ -163,6 +166,7 @@ def _tenants_create(args: argparse.Namespace) -> int:
             allowed_models=args.models,
             limits=_limits(args),
             degraded_mode=cast(DegradedMode, args.degraded_mode),
+            policy=args.policy,
         ),
     )
     _print_json(record)
@@ -172,10 +176,11 @@ def _tenants_create(args: argparse.Namespace) -> int:
 @_guarded
 def _tenants_list(args: argparse.Namespace) -> int:
     tenants = _call(args, lambda s: s.tenants.tenants())
-    print("id\tjurisdictions\tmodels\tdegraded_mode")
+    print("id\tjurisdictions\tmodels\tdegraded_mode\tpolicy")
     for t in tenants:
         jurisdictions, models = ",".join(t.allowed_jurisdictions), ",".join(t.allowed_models)
-        print(f"{t.id}\t{jurisdictions}\t{models}\t{t.degraded_mode}")
+        policy = t.policy or "(default)"
+        print(f"{t.id}\t{jurisdictions}\t{models}\t{t.degraded_mode}\t{policy}")
     return 0
 
 
@@ -347,6 +352,11 @@ def register(
         choices=("fail_closed", "fail_open"),
         default="fail_closed",
         help="while Redis is unreachable: refuse (fail_closed) or serve on local limits",
+    )
+    create_p.add_argument(
+        "--policy",
+        metavar="ID",
+        help="its GDPR policy (a preset such as gdpr-default; default: the gateway's default)",
     )
     create_p.set_defaults(func=_tenants_create)
     list_p = tenants_sub.add_parser("list", parents=[store], help="list the tenants")

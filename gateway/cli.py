@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +25,18 @@ from gateway.settings import LimitsSettings, Settings, load_settings
 _WORKER_SETTINGS_ENV = "SOVEREIGN_GATEWAY_WORKER_SETTINGS"
 
 
-def quick_settings(engine_url: str, api_key: str, models: list[str], **server: Any) -> Settings:
-    """One pool in DE holding one engine, one tenant holding one key (hashed at once)."""
+def quick_settings(
+    engine_url: str,
+    api_key: str,
+    models: list[str],
+    policy: str | None = "gdpr-default",
+    **server: Any,
+) -> Settings:
+    """One pool in DE holding one engine, one tenant holding one key (hashed at once), the
+    named GDPR policy preset (``None``: no filtering)."""
     return Settings(
         server={k: v for k, v in server.items() if v is not None},
+        privacy={"default_policy": policy},
         pools=[
             {
                 "name": "local",
@@ -105,15 +115,19 @@ def check_replicas(settings: Settings) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     server = {"host": args.host, "port": args.port, "workers": args.workers}
     if args.config:
-        if args.engine or args.api_key:
-            raise SystemExit("use either --config or --engine/--api-key, not both")
+        if args.engine or args.api_key or args.policy:
+            raise SystemExit("use either --config or --engine/--api-key/--policy, not both")
         overrides = {k: v for k, v in server.items() if v is not None}
         base = load_settings(Path(args.config))
         settings = base.model_copy(update={"server": base.server.model_copy(update=overrides)})
     elif args.engine and args.api_key:
         models = discover_models(args.engine)
-        settings = quick_settings(args.engine, args.api_key, models, **server)
-        print(f"quick mode: engine {args.engine}, models {', '.join(models)}, jurisdiction DE")
+        policy = None if args.policy == "none" else (args.policy or "gdpr-default")
+        settings = quick_settings(args.engine, args.api_key, models, policy, **server)
+        print(
+            f"quick mode: engine {args.engine}, models {', '.join(models)}, jurisdiction DE, "
+            f"policy {policy or 'none'}"
+        )
     else:
         raise SystemExit("give --config FILE, or --engine URL and --api-key KEY")
     check_replicas(settings)
@@ -124,6 +138,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     pepper = os.environ.get(args.pepper_env, "").encode() or None
+    if args.keys_command == "vault":
+        print(base64.b64encode(secrets.token_bytes(32)).decode())
+        print(
+            "Set it as SOVEREIGN_SECURITY__PSEUDONYM_KEY on every replica.",
+            file=sys.stderr,
+        )
+        return 0
     if args.keys_command == "new":
         key = new_key()
         print(f"key:  {key}\nhash: {hash_key(key, pepper)}")
@@ -154,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_p.add_argument("--config", help="YAML configuration file")
     serve_p.add_argument("--engine", help="quick mode: one vLLM engine base URL")
     serve_p.add_argument("--api-key", help="quick mode: the one API key accepted")
+    serve_p.add_argument(
+        "--policy",
+        help="quick mode: the GDPR policy preset (default gdpr-default; 'none' turns it off)",
+    )
     serve_p.add_argument("--host")
     serve_p.add_argument("--port", type=int)
     serve_p.add_argument("--workers", type=int)
@@ -167,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_sub = keys_p.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("new", help="generate a key; print it once with its hash")
+    keys_sub.add_parser("vault", help="generate a pseudonym-vault key (base64, 32 bytes)")
     hash_p = keys_sub.add_parser("hash", help="print the hash of KEY ('-' reads stdin)")
     hash_p.add_argument("key")
     keys_p.set_defaults(func=_cmd_keys)

@@ -5,16 +5,20 @@
     GatewayError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error
     │   ├── PayloadTooLarge           413 invalid_request_error / payload_too_large
-    │   └── MethodNotAllowed          405 invalid_request_error / method_not_allowed
+    │   ├── MethodNotAllowed          405 invalid_request_error / method_not_allowed
+    │   ├── PolicyBlocked             400 invalid_request_error / pii_blocked (types, no values)
+    │   └── UnanalysableInput         400 invalid_request_error / unanalysable_input
     ├── AuthenticationFailed          401 authentication_error / invalid_api_key
     ├── PermissionDenied              403 permission_denied
-    │   └── ResidencyViolation        403 permission_denied / residency_violation
+    │   ├── ResidencyViolation        403 permission_denied / residency_violation
+    │   └── NoPoolForDataClass        403 permission_denied / no_pool_for_data_class
     ├── NotFound                      404 not_found_error
     │   └── ModelNotFound             404 invalid_request_error / model_not_found
     ├── Conflict                      409 invalid_request_error / conflict
     ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (+ Retry-After)
     │   └── QuotaExceeded             429 insufficient_quota (monthly budget spent)
     ├── QuotaStoreUnavailable         503 api_error / quota_store_unavailable (fail-closed)
+    ├── PolicyUnavailable             503 api_error / policy_unavailable (analyzer or vault)
     ├── UpstreamError                 502 api_error / upstream_error
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
     │   ├── UpstreamTimeout           504 api_error / upstream_timeout
@@ -78,6 +82,16 @@ class MethodNotAllowed(InvalidRequest):
     default_code = "method_not_allowed"
 
 
+class PolicyBlocked(InvalidRequest):
+    """The tenant's policy blocks what the text contains; the message names types only."""
+
+    default_code = "pii_blocked"
+
+
+class UnanalysableInput(InvalidRequest):
+    default_code = "unanalysable_input"
+
+
 class AuthenticationFailed(GatewayError):
     status_code = 401
     error_type = "authentication_error"
@@ -92,6 +106,10 @@ class PermissionDenied(GatewayError):
 
 class ResidencyViolation(PermissionDenied):
     default_code = "residency_violation"
+
+
+class NoPoolForDataClass(PermissionDenied):
+    default_code = "no_pool_for_data_class"
 
 
 class NotFound(GatewayError):
@@ -125,6 +143,11 @@ class QuotaExceeded(RateLimited):
 class QuotaStoreUnavailable(GatewayError):
     status_code = 503
     default_code = "quota_store_unavailable"
+
+
+class PolicyUnavailable(GatewayError):
+    status_code = 503
+    default_code = "policy_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -26,3 +26,13 @@ LEDGER_REPLAYED = Counter(
 LEDGER_SPOOL_PENDING = Gauge(
     "sovereign_ledger_spool_pending", "Usage records waiting in this replica's disk spool."
 )
+POLICY_ACTIONS = Counter(
+    "sovereign_policy_actions_total",
+    "Entities acted on by the GDPR policy, by direction, entity type, action and mode.",
+    ["direction", "entity", "action", "mode"],
+)
+POLICY_DEGRADED = Counter(
+    "sovereign_policy_degraded_total",
+    "Requests passed under a fail_open policy because its analyzer or vault failed.",
+    ["tenant", "part"],
+)

@@ -15,6 +15,7 @@ from gateway.auth import Principal
 from gateway.health import EngineHealth
 from gateway.metering import estimate
 from gateway.metering.service import Metering
+from gateway.privacy.service import Privacy, build_privacy, check_privacy_settings
 from gateway.quota.store import QuotaStore
 from gateway.settings import Settings
 from gateway.stores import build_stores, gateway_id
@@ -37,6 +38,7 @@ class Resources:
     forwarder: Forwarder
     health: EngineHealth
     gateway_id: str
+    privacy: Privacy
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
@@ -50,17 +52,19 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         k.hash.startswith("hmac-sha256:") for t in settings.tenants for k in t.api_keys
     ):  # fails at start-up, not at first request
         raise ValueError("an API key is an hmac-sha256 hash but no key pepper is set")
+    catalogue = check_privacy_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:
         replica = gateway_id(settings)
         stores = build_stores(settings, replica)
-        admin = TenantAdmin(stores.directory, pepper)
+        admin = TenantAdmin(stores.directory, pepper, catalogue.policies)
         directory = Directory(stores.directory, pepper, settings.store.directory_poll_interval)
         await asyncio.to_thread(estimate.preload)
         await admin.bootstrap(settings)
         await directory.refresh()
         await stores.metering.replay()
+        privacy = await build_privacy(settings, stores.redis)
         try:
             async with build_client(settings.upstream, transport) as client:
                 forwarder = Forwarder(client, RoundRobinSelector())
@@ -81,6 +85,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                             forwarder,
                             health,
                             replica,
+                            privacy,
                         )
                     }
                 finally:
@@ -88,6 +93,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                         loop.cancel()
                     await asyncio.gather(*loops, return_exceptions=True)
         finally:
+            privacy.close()
             await stores.aclose()
 
     return lifespan
@@ -107,6 +113,11 @@ async def get_request_id(request: Request) -> str:
     return request_id
 
 
+async def get_conversation(request: Request) -> str | None:
+    resources: Resources = request.state.resources
+    return request.headers.get(resources.settings.privacy.conversation_header)
+
+
 async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
@@ -116,3 +127,4 @@ async def authenticate(
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+ConversationDep = Annotated[str | None, Depends(get_conversation)]

@@ -31,6 +31,8 @@ from pydantic_settings import (
 # ISO 3166-1 alpha-2, upper case. The EU uses "EL" for Greece in some registers; ISO says GR.
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+# Policy ids and data classes: lower-case words with dashes, as in policies/presets.
+PolicyName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
 
 
@@ -68,6 +70,9 @@ class PoolSettings(_Section):
     gpu: Identifier = "cpu"
     engines: list[AnyHttpUrl] = Field(min_length=1)
     models: list[Identifier] = Field(min_length=1)
+    # Data this pool is cleared for beyond ordinary personal data (e.g. "special-category"
+    # for GDPR Art. 9 data): a policy's `route` action sends such prompts only here.
+    data_classes: list[PolicyName] = Field(default_factory=list)
     # The engines' own key, if they run with `vllm serve --api-key` (set it via the env).
     api_key: SecretStr | None = None
 
@@ -117,6 +122,25 @@ class TenantSettings(_Section):
     # While Redis is unreachable: refuse with 503 (fail_closed) or serve under this
     # replica's local limits (fail_open). Chosen per tenant, never silently.
     degraded_mode: Literal["fail_closed", "fail_open"] = "fail_closed"
+    # The GDPR policy applied to this tenant's requests (a preset in policies/presets or a
+    # file in privacy.policy_files); unset: privacy.default_policy.
+    policy: PolicyName | None = None
+
+
+class PrivacySettings(_Section):
+    """The GDPR policy engine (policies/): which policies exist and how they are applied."""
+
+    # Applied to tenants that name no policy; null turns filtering off for them (not advised).
+    default_policy: PolicyName | None = "gdpr-default"
+    # Extra policy files (YAML, the presets' format), beside the presets shipped in policies/.
+    policy_files: list[Path] = Field(default_factory=list)
+    # A client may name its conversation (stable placeholders across turns); otherwise the
+    # gateway derives it from the conversation's first messages.
+    conversation_header: str = "x-sovereign-conversation-id"
+    # How long a conversation's pseudonym map lives after its last use.
+    vault_ttl_seconds: int = Field(86_400, ge=60)
+    # Threads running the analyzer (CPU-bound, off the event loop).
+    analysis_threads: int = Field(2, ge=1, le=64)
 
 
 class StoreSettings(_Section):
@@ -170,6 +194,11 @@ class SecuritySettings(_Section):
     # Optional server-side secret mixed into key hashes (HMAC), so a leaked config alone
     # cannot be used to test guessed keys offline. Set it through the environment.
     key_pepper: SecretStr | None = None
+    # Key of the pseudonym vault (base64 of 32 random bytes, `sovereign-gateway keys vault`):
+    # values are AES-GCM encrypted in Redis and indexed by HMAC under keys derived from it.
+    # Required with a shared store (every replica needs the same); the embedded store makes
+    # a random one per process when it is unset.
+    pseudonym_key: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -186,6 +215,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     metering: MeteringSettings = MeteringSettings()
     admin: AdminSettings = AdminSettings()
+    privacy: PrivacySettings = PrivacySettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

@@ -20,6 +20,8 @@ class Pool:
     models: frozenset[str]
     # Sent to the engines as their bearer key; never the tenant's key, never logged.
     engine_api_key: str | None = field(default=None, repr=False)
+    # What the pool is cleared for beyond ordinary personal data (a policy's `route` target).
+    data_classes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Tenant:
     allowed_models: frozenset[str] | None  # None: every model in its jurisdictions
     limits: Limits = UNLIMITED
     degraded_mode: str = "fail_closed"  # or "fail_open"; see TenantSettings
+    policy: str | None = None  # None: the gateway's default policy
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models
@@ -56,7 +59,15 @@ class Topology:
         engines: list[Engine] = []
         for p in settings.pools:
             key = p.api_key.get_secret_value() if p.api_key else None
-            pool = Pool(p.name, p.jurisdiction, p.site, p.gpu, frozenset(p.models), key)
+            pool = Pool(
+                p.name,
+                p.jurisdiction,
+                p.site,
+                p.gpu,
+                frozenset(p.models),
+                key,
+                frozenset(p.data_classes),
+            )
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)
         return cls(tuple(pools), tuple(engines))

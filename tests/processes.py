@@ -23,6 +23,8 @@ from tests.servers import free_port, wait_healthy
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "sk-admin-test-credential"
+# The pseudonym vault's key for gateways sharing Redis (every replica needs the same one).
+VAULT_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
 
 def ledger(url: str, tenant: str) -> list[UsageRecord]:

@@ -45,6 +45,7 @@ async def create_tenant(body: TenantCreate, admin: AdminDep) -> TenantRecord:
         allowed_models=body.allowed_models,
         limits=body.limits,
         degraded_mode=body.degraded_mode,
+        policy=body.policy,
     )
 
 
@@ -61,6 +62,7 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, admin: AdminDep) -> 
         allowed_models=body.allowed_models,
         limits=body.limits,
         degraded_mode=body.degraded_mode,
+        policy=body.policy,
     )
 
 

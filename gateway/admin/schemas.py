@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.metering.record import UsageRecord
-from gateway.settings import Identifier, Jurisdiction, LimitsSettings
+from gateway.settings import Identifier, Jurisdiction, LimitsSettings, PolicyName
 from gateway.tenancy.records import DegradedMode, KeyRecord
 from gateway.usage_export import Summary, Totals
 
@@ -26,6 +26,7 @@ class TenantCreate(_Request):
     allowed_models: list[ModelName] | None = Field(None, min_length=1)
     limits: LimitsSettings | None = None
     degraded_mode: DegradedMode = "fail_closed"
+    policy: PolicyName | None = None  # omitted: the gateway's default policy
 
 
 class TenantUpdate(_Request):
@@ -35,6 +36,7 @@ class TenantUpdate(_Request):
     allowed_models: list[ModelName] | None = Field(None, min_length=1)
     limits: LimitsSettings | None = None
     degraded_mode: DegradedMode | None = None
+    policy: PolicyName | None = None
 
 
 class KeyIssue(_Request):

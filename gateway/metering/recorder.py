@@ -12,6 +12,7 @@ from gateway.metering.record import Status, UsageRecord, UsageSource
 from gateway.metering.service import Metering
 from gateway.metering.stream import StreamOutcome
 from gateway.metering.usage import Usage
+from gateway.privacy.applied import Applied
 from gateway.topology import Engine
 
 
@@ -29,6 +30,7 @@ class Recorder:
     gateway_id: str
     started_at: float  # wall clock, for the record
     started: float  # perf_counter, for durations
+    privacy: Applied | None = None  # what the GDPR policy did, recorded with the usage
 
     async def record(
         self,
@@ -69,6 +71,9 @@ class Recorder:
             duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
             gateway=self.gateway_id,
             admitted_shared=self.admitted_shared,
+            policy=self.privacy.policy.label if self.privacy else "",
+            policy_mode=self.privacy.mode if self.privacy else "",
+            pii=self.privacy.ledger_summary() if self.privacy else "",
         )
         await self.metering.meter(record, self.principal)
 

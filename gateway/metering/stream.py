@@ -42,12 +42,15 @@ class MeteredStream:
         finish_on_disconnect: bool,
         on_end: Callable[[StreamOutcome], Awaitable[None]],
         started: float,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.engine = upstream.engine
         self.finish_on_disconnect = finish_on_disconnect
         self._upstream = upstream
         self._strip = not client_wants_usage
         self._on_end = on_end
+        # Rewrites what is relayed (the policy's placeholder restoration), after metering.
+        self._transform = transform
         self._started = started
         self._first: float | None = None
         self._usage: Usage | None = None
@@ -72,11 +75,13 @@ class MeteredStream:
         found = usage_of_chunk(event)
         if found is not None:
             self._usage = found.usage
-            return found.without_usage_event if self._strip else event
-        if _ERROR_MARK in event:
+            event = found.without_usage_event if self._strip else event
+        elif _ERROR_MARK in event:
             self._failed = True
         else:
             self._content_events += event.count(b"\n\n") - (_DONE in event)
+        if self._transform is not None and event:
+            return self._transform(event)
         return event
 
     async def aclose(self, *, client_gone: bool = False) -> None:

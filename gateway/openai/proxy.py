@@ -1,8 +1,10 @@
-"""The service behind the inference routers: residency, admission, forward, relay, metering.
+"""The service behind the inference routers: residency, policy, admission, relay, metering.
 
 Routers parse and authenticate; this decides where the request may go (pure residency
-decision), admits it against the tenant's limits, sends it, shapes the answer, and meters the
-engine's usage exactly once, whatever happens to the request.
+decision), puts the prompt through the tenant's GDPR policy (which may block it, narrow the
+pools it may go to, or rewrite it), admits it against the tenant's limits, sends it, shapes
+the answer (masks, restored placeholders), and meters the engine's usage exactly once,
+whatever happens to the request.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import orjson
 from starlette.responses import Response
 
 from gateway.auth import Principal
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NoPoolForDataClass, render_json
 from gateway.metering import estimate
 from gateway.metering.recorder import Recorder
 from gateway.metering.response import MeteredResponse
 from gateway.metering.stream import MeteredStream, StreamOutcome
 from gateway.metering.usage import usage_of_body
 from gateway.openai.common import OpenAIRequest
+from gateway.privacy.answer import StreamRestoring, filter_body
+from gateway.privacy.applied import Applied
+from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_types
 from gateway.residency import candidate_engines
 from gateway.resources import Resources
 from gateway.topology import Engine
-from gateway.upstream.relay import RelayResponse
+from gateway.upstream.relay import RelayResponse, RelaySource
 
 ENDPOINTS = {
     "/v1/chat/completions": "chat.completions",
@@ -41,6 +46,23 @@ def served_by_headers(engine: Engine) -> dict[str, str]:
         "x-sovereign-site": pool.site,
         "x-sovereign-pool": pool.name,
     }
+
+
+def _cleared(candidates: tuple[Engine, ...], applied: Applied | None) -> tuple[Engine, ...]:
+    """Only pools carrying every data class the policy routes this prompt to (still in the
+    tenant's jurisdictions: the candidates already are)."""
+    if applied is None or not applied.route_classes:
+        return candidates
+    needed = applied.route_classes
+    cleared = tuple(e for e in candidates if needed <= e.pool.data_classes)
+    if not cleared:
+        raise NoPoolForDataClass(
+            f"Your policy ({applied.policy.id}) sends this request only to pools cleared for "
+            f"{', '.join(sorted(needed))}, and none serving this model is in your "
+            "jurisdictions. The request was not sent.",
+            param="model",
+        )
+    return cleared
 
 
 def _estimate(
@@ -64,9 +86,13 @@ async def proxy(
     request: OpenAIRequest,
     *,
     stream: bool = False,
+    conversation: str | None = None,
 ) -> Response:
     candidates = candidate_engines(principal.tenant, request.model, resources.topology)
     payload = request.forward_payload()
+    applied = await resources.privacy.prompts.apply(principal.tenant, path, payload, conversation)
+    candidates = _cleared(candidates, applied)
+    privacy_headers = applied.headers() if applied is not None else {}
     estimated = _estimate(resources, principal, payload, path)
     admission = await resources.metering.admit(principal, estimated, request_id)
     recorder = Recorder(
@@ -82,6 +108,7 @@ async def proxy(
         resources.gateway_id,
         time.time(),
         time.perf_counter(),
+        applied,
     )
     forwarder = resources.forwarder
     if stream:
@@ -96,6 +123,14 @@ async def proxy(
             await recorder.record(None, "failed", exc.status, None)
             raise
         engine = upstream.engine
+        # Response rules that mask or block need the answer guard (which restores after it);
+        # otherwise placeholders are restored in the metering tap, with no extra layer.
+        guarded = (
+            applied is not None
+            and applied.mode != "degraded"
+            and bool(guarded_types(applied.policy))
+        )
+        restore_only = applied is not None and bool(applied.mapping) and not guarded
 
         async def on_end(outcome: StreamOutcome) -> None:
             await recorder.stream_ended(engine, outcome)
@@ -106,8 +141,14 @@ async def proxy(
             finish_on_disconnect=resources.settings.metering.on_client_disconnect == "finish",
             on_end=on_end,
             started=recorder.started,
+            transform=StreamRestoring(applied.mapping) if applied and restore_only else None,
         )
-        return RelayResponse(source, {**served_by_headers(engine), **admission.headers})
+        relayed: RelaySource = source
+        if applied is not None and guarded:
+            guard = AnswerGuard(resources.privacy.analysis, applied)
+            relayed = GuardedStream(source, guard, applied.mapping)
+        headers = {**served_by_headers(engine), **admission.headers, **privacy_headers}
+        return RelayResponse(relayed, headers)
     try:
         answer = await forwarder.call(
             principal.tenant, candidates, path, orjson.dumps(payload), request_id
@@ -116,15 +157,22 @@ async def proxy(
         await recorder.record(None, "failed", exc.status, None)
         raise
     ok = answer.status < 400
+    body, status, media_type = answer.body, answer.status, answer.content_type
+    if ok and applied is not None:
+        try:
+            body = await filter_body(resources.privacy.analysis, applied, answer.body)
+        except GatewayError as exc:  # withheld: an error to the client, still metered
+            body, status, media_type = render_json(exc), exc.status, "application/json"
+        privacy_headers = applied.headers()
 
     async def meter() -> None:
         usage = usage_of_body(answer.body) if ok else None
         await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
 
     return MeteredResponse(
-        answer.body,
-        status_code=answer.status,
-        media_type=answer.content_type,
-        headers={**served_by_headers(answer.engine), **admission.headers},
+        body,
+        status_code=status,
+        media_type=media_type,
+        headers={**served_by_headers(answer.engine), **admission.headers, **privacy_headers},
         meter=meter,
     )

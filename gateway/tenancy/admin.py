@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Collection
 
 from gateway.auth import hash_key, new_key
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -20,9 +21,22 @@ from gateway.tenancy.store import DirectoryStore
 
 
 class TenantAdmin:
-    def __init__(self, store: DirectoryStore, pepper: bytes | None) -> None:
+    def __init__(
+        self,
+        store: DirectoryStore,
+        pepper: bytes | None,
+        policies: Collection[str] | None = None,
+    ) -> None:
         self._store = store
         self._pepper = pepper
+        # The policy ids this deployment knows; None: not checked (tools without policies).
+        self._policies = None if policies is None else frozenset(policies)
+
+    def _check_policy(self, policy: str | None) -> None:
+        if policy is None or self._policies is None or policy in self._policies:
+            return
+        known = ", ".join(sorted(self._policies))
+        raise InvalidRequest(f"Unknown policy {policy!r}; known: {known}.", param="policy")
 
     async def bootstrap(self, settings: Settings) -> None:
         snapshot = await self._store.snapshot()
@@ -35,6 +49,7 @@ class TenantAdmin:
                 allowed_models=list(t.allowed_models),
                 limits=t.limits,
                 degraded_mode=t.degraded_mode,
+                policy=t.policy,
                 created_at=existing.created_at if existing else now,
                 updated_at=now,
             )
@@ -61,7 +76,9 @@ class TenantAdmin:
         allowed_models: list[str] | None = None,
         limits: LimitsSettings | None = None,
         degraded_mode: DegradedMode = "fail_closed",
+        policy: str | None = None,
     ) -> TenantRecord:
+        self._check_policy(policy)
         if tenant_id in (await self._store.snapshot()).tenants:
             raise Conflict(f"Tenant {tenant_id!r} exists already.")
         now = time.time()
@@ -71,6 +88,7 @@ class TenantAdmin:
             allowed_models=["*"] if allowed_models is None else allowed_models,
             limits=limits or LimitsSettings(),
             degraded_mode=degraded_mode,
+            policy=policy,
             created_at=now,
             updated_at=now,
         )
@@ -85,7 +103,9 @@ class TenantAdmin:
         allowed_models: list[str] | None = None,
         limits: LimitsSettings | None = None,
         degraded_mode: DegradedMode | None = None,
+        policy: str | None = None,
     ) -> TenantRecord:
+        self._check_policy(policy)
         current = await self.tenant(tenant_id)
         changes: dict[str, object] = {"updated_at": time.time()}
         if allowed_jurisdictions is not None:
@@ -96,6 +116,8 @@ class TenantAdmin:
             changes["limits"] = limits
         if degraded_mode is not None:
             changes["degraded_mode"] = degraded_mode
+        if policy is not None:
+            changes["policy"] = policy
         record = TenantRecord.model_validate({**current.model_dump(), **changes})
         await self._store.put_tenant(record)
         return record

@@ -28,7 +28,12 @@ def tenant_from_record(record: TenantRecord) -> Tenant:
     limits = to_limits(record.limits)
     assert limits is not None
     return Tenant(
-        record.id, frozenset(record.allowed_jurisdictions), models, limits, record.degraded_mode
+        record.id,
+        frozenset(record.allowed_jurisdictions),
+        models,
+        limits,
+        record.degraded_mode,
+        record.policy,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.quota.limits import Limits
-from gateway.settings import Identifier, Jurisdiction, LimitsSettings
+from gateway.settings import Identifier, Jurisdiction, LimitsSettings, PolicyName
 
 DegradedMode = Literal["fail_closed", "fail_open"]
 
@@ -22,6 +22,8 @@ class TenantRecord(BaseModel):
     # What happens while the shared quota store is unreachable: refuse with 503
     # (fail_closed) or serve under this replica's local limits (fail_open).
     degraded_mode: DegradedMode = "fail_closed"
+    # The GDPR policy for this tenant's requests; None: the gateway's default policy.
+    policy: PolicyName | None = None
     created_at: float
     updated_at: float
 

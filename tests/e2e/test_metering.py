@@ -14,7 +14,7 @@ import pytest
 
 from gateway.auth import hash_key
 from gateway.metering.record import UsageRecord
-from tests.processes import SYSTEM_REDIS, GatewayProcess, gateway_process, ledger
+from tests.processes import SYSTEM_REDIS, VAULT_KEY, GatewayProcess, gateway_process, ledger
 from tests.servers import EngineUnderTest, engine_metric
 
 pytestmark = pytest.mark.engine
@@ -31,6 +31,7 @@ def metered(
     folder: Path = tmp_path_factory.mktemp("metered")
     config = {
         "store": {"redis_url": SYSTEM_REDIS},
+            "security": {"pseudonym_key": VAULT_KEY},
         "metering": {"spool_dir": str(folder / "spool")},  # on_client_disconnect: finish
         "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",
                    "engines": [engine.base_url], "models": [MODEL]}],

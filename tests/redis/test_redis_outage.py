@@ -17,7 +17,7 @@ from gateway.auth import hash_key
 from gateway.metering.record import UsageRecord
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
-from tests.processes import RedisServer, gateway_process, ledger
+from tests.processes import VAULT_KEY, RedisServer, gateway_process, ledger
 
 MODEL = "llama-3.1-8b"
 RUN = uuid.uuid4().hex[:8]
@@ -55,6 +55,7 @@ def test_redis_stopped_and_restarted_under_load(tmp_path: Path) -> None:
     with RedisServer(tmp_path) as store, SimulatorThread(config) as sim:
         settings = {
             "store": {"redis_url": store.url, "retry_after_failure": 0.5},
+            "security": {"pseudonym_key": VAULT_KEY},
             "metering": {"spool_dir": str(spool), "replay_interval": 0.5},
             "pools": [{"name": "de", "jurisdiction": "DE", "site": "de-muc-1", "gpu": "b200",
                        "engines": sim.base_urls, "models": [MODEL]}],

@@ -17,7 +17,14 @@ from gateway.auth import hash_key
 from gateway.metering.record import UsageRecord
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
-from tests.processes import ADMIN_TOKEN, SYSTEM_REDIS, GatewayProcess, gateway_process, ledger
+from tests.processes import (
+    ADMIN_TOKEN,
+    SYSTEM_REDIS,
+    VAULT_KEY,
+    GatewayProcess,
+    gateway_process,
+    ledger,
+)
 
 MODEL = "llama-3.1-8b"
 RUN = uuid.uuid4().hex[:8]
@@ -38,6 +45,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     with SimulatorThread(SimulatorConfig("b200/llama-3.1-8b", MODEL, engines=1, speed=0.02)) as sim:
         config = {
             "store": {"redis_url": SYSTEM_REDIS},
+            "security": {"pseudonym_key": VAULT_KEY},
             "metering": {"spool_dir": str(folder / "spool")},
             "admin": {"token_hash": hash_key(ADMIN_TOKEN)},
             "pools": [{"name": "de", "jurisdiction": "DE", "site": "de-muc-1", "gpu": "b200",

@@ -49,7 +49,9 @@ def test_stream_is_relayed_as_sse(engines: FakeEngines) -> None:
     engines.handler = lambda request: httpx.Response(
         200, headers={"content-type": "text/event-stream"}, content=_chunks([b"".join(EVENTS)])
     )
-    app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
+    # Without a policy the engine's bytes pass untouched (test_privacy_gateway.py: with one).
+    settings = make_settings(privacy={"default_policy": None})
+    app = create_app(settings, upstream_transport=httpx.MockTransport(engines))
     with (
         TestClient(app) as client,
         client.stream(
@@ -71,7 +73,9 @@ def test_failure_after_the_stream_started_is_an_in_band_error_event(engines: Fak
     engines.handler = lambda request: httpx.Response(
         200, headers={"content-type": "text/event-stream"}, content=breaks()
     )
-    app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
+    # No policy: the partial word the answer guard would hold back is not part of this test.
+    settings = make_settings(privacy={"default_policy": None})
+    app = create_app(settings, upstream_transport=httpx.MockTransport(engines))
     with (
         TestClient(app) as client,
         client.stream(

@@ -68,7 +68,12 @@ RECORDS = [
 
 
 def from_csv_row(row: dict[str, str]) -> UsageRecord:
-    fields = {k: (None if v == "" else v) for k, v in row.items() if k != "total_tokens"}
+    text_fields = {"policy", "policy_mode", "pii"}  # "" is a value there, not a missing one
+    fields = {
+        k: (None if v == "" and k not in text_fields else v)
+        for k, v in row.items()
+        if k != "total_tokens"
+    }
     return UsageRecord.model_validate(fields)
 
 
@@ -78,7 +83,7 @@ def test_csv_header_is_the_record_fields_in_order_plus_total_tokens() -> None:
     header = next(csv.reader(io.StringIO(out.getvalue())))
     assert header == [*UsageRecord.model_fields, "total_tokens"]
     assert header[:3] == ["request_id", "tenant", "key_id"]
-    assert header[-2:] == ["admitted_shared", "total_tokens"]
+    assert header[-5:] == ["admitted_shared", "policy", "policy_mode", "pii", "total_tokens"]
     assert tuple(header) == CSV_COLUMNS
 
 

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from gateway.openai.chat.schemas import ChatCompletionRequest
 from gateway.openai.proxy import proxy
-from gateway.resources import PrincipalDep, RequestIdDep, ResourcesDep
+from gateway.resources import ConversationDep, PrincipalDep, RequestIdDep, ResourcesDep
 
 router = APIRouter()
 
@@ -16,7 +16,14 @@ async def create_chat_completion(
     principal: PrincipalDep,
     resources: ResourcesDep,
     request_id: RequestIdDep,
+    conversation: ConversationDep,
 ) -> Response:
     return await proxy(
-        resources, principal, request_id, "/v1/chat/completions", body, stream=bool(body.stream)
+        resources,
+        principal,
+        request_id,
+        "/v1/chat/completions",
+        body,
+        stream=bool(body.stream),
+        conversation=conversation,
     )

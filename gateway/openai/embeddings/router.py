@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from gateway.openai.embeddings.schemas import EmbeddingRequest
 from gateway.openai.proxy import proxy
-from gateway.resources import PrincipalDep, RequestIdDep, ResourcesDep
+from gateway.resources import ConversationDep, PrincipalDep, RequestIdDep, ResourcesDep
 
 router = APIRouter()
 
@@ -16,5 +16,14 @@ async def create_embedding(
     principal: PrincipalDep,
     resources: ResourcesDep,
     request_id: RequestIdDep,
+    conversation: ConversationDep,
 ) -> Response:
-    return await proxy(resources, principal, request_id, "/v1/embeddings", body)
+    return await proxy(
+        resources,
+        principal,
+        request_id,
+        "/v1/embeddings",
+        body,
+        stream=False,
+        conversation=conversation,
+    )

@@ -1,0 +1,9 @@
+"""The GDPR policy engine in the request path: the gateway's side of ``policies/``.
+
+catalogue.py     which policies exist (presets + files) and which one a tenant's request gets
+texts.py         where the text is in OpenAI requests and answers
+analysis.py      the analyzer, run off the event loop with a deadline
+conversation.py  which conversation a request belongs to (the pseudonym map's scope)
+prompt.py        a prompt through its policy: block, route, mask, pseudonymise, record
+answer.py        an answer through its policy: mask, restore placeholders (whole or streamed)
+"""

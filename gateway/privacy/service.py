@@ -1,0 +1,66 @@
+"""The policy engine's resources, built once in the lifespan: catalogue, analyzer, vault."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from gateway.privacy.analysis import AnalysisService
+from gateway.privacy.catalogue import PolicyCatalogue
+from gateway.privacy.prompt import PromptFilter
+from gateway.settings import Settings
+from policies.pseudonym.redis_vault import RedisPseudonymVault
+from policies.pseudonym.vault import MemoryPseudonymVault, PseudonymVault
+
+
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    catalogue: PolicyCatalogue
+    analysis: AnalysisService
+    prompts: PromptFilter
+
+    def close(self) -> None:
+        self.analysis.close()
+
+
+def vault_key(settings: Settings, shared: bool) -> bytes:
+    secret = settings.security.pseudonym_key
+    if secret is None:
+        if shared:
+            raise ValueError(
+                "security.pseudonym_key is required with a shared store: every replica must "
+                "use the same vault key (make one with `sovereign-gateway keys vault`)"
+            )
+        return secrets.token_bytes(32)  # one process, one key: nothing outlives it
+    try:
+        key = base64.b64decode(secret.get_secret_value(), validate=True)
+    except ValueError as exc:
+        raise ValueError("security.pseudonym_key must be base64") from exc
+    if len(key) != 32:
+        raise ValueError("security.pseudonym_key must be 32 bytes (base64 of 32 random bytes)")
+    return key
+
+
+def check_privacy_settings(settings: Settings) -> PolicyCatalogue:
+    """Everything that can be wrong in the configuration, found before the server starts."""
+    catalogue = PolicyCatalogue.from_settings(settings)
+    if catalogue.uses("pseudonymize"):
+        vault_key(settings, settings.store.redis_url is not None)
+    return catalogue
+
+
+async def build_privacy(settings: Settings, redis: Redis | None) -> Privacy:
+    catalogue = PolicyCatalogue.from_settings(settings)
+    vault: PseudonymVault
+    key = vault_key(settings, redis is not None)
+    ttl = settings.privacy.vault_ttl_seconds
+    vault = MemoryPseudonymVault(ttl) if redis is None else RedisPseudonymVault(redis, key, ttl)
+    from policies.analyzer import build_analyzer  # Presidio and spaCy: loaded here, not on import
+
+    analyzer = await asyncio.to_thread(build_analyzer)
+    analysis = AnalysisService(analyzer, settings.privacy.analysis_threads)
+    return Privacy(catalogue, analysis, PromptFilter(catalogue, analysis, vault))

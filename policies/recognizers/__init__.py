@@ -1,0 +1,1 @@
+"""Presidio recognizers for German and EU identifiers, one small module per family."""

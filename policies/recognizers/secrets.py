@@ -1,0 +1,214 @@
+"""Secrets pasted into prompts: API keys, access tokens, JWTs, private keys, passwords.
+
+Vendor keys have fixed prefixes, so their patterns are case-sensitive and need no context.
+Generic assignments ("api_key=...", "Passwort: ...") are reported only when the value looks
+random, so "password: ********" or "Passwort: vergessen" stay untouched.
+"""
+
+from __future__ import annotations
+
+from policies import offline  # noqa: F401  (must run before presidio is imported)
+
+# isort: split
+import math
+import re
+from collections import Counter
+
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from policies.entities import SECRET
+
+WINDOW = 60  # characters before an AWS secret key that may name it
+
+# (name, hints, pattern, score): the pattern runs only when one of its hints (literal
+# substrings) is in the text, so a text without key-like strings costs a few "in" tests.
+_VENDOR_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...] = (
+    (
+        "private key (PEM)",
+        ("-----BEGIN",),
+        re.compile(
+            r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----"
+            # Truncated keys (no END line) run on over the lines that are all base64.
+            r"(?:.*?-----END (?P=kind)-----|(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]{20,}(?=\s|$))*)",
+            re.DOTALL,
+        ),
+        1.0,
+    ),
+    ("Anthropic key", ("sk-ant-",), re.compile(r"(?<![\w-])sk-ant-[A-Za-z0-9_-]{20,}"), 1.0),
+    (
+        "OpenAI key",
+        ("sk-",),
+        re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+        0.95,
+    ),
+    (
+        "GitHub token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        re.compile(r"(?<!\w)gh[pousr]_[A-Za-z0-9]{36,255}(?!\w)"),
+        1.0,
+    ),
+    (
+        "GitHub token",
+        ("github_pat_",),
+        re.compile(r"(?<!\w)github_pat_[A-Za-z0-9_]{22,255}(?!\w)"),
+        1.0,
+    ),
+    (
+        "AWS access key id",
+        ("AKIA", "ASIA", "ABIA", "ACCA"),
+        re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"),
+        0.95,
+    ),
+    ("Slack token", ("xox",), re.compile(r"(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}"), 1.0),
+    ("Google API key", ("AIza",), re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])"), 1.0),
+    (
+        "Stripe key",
+        ("_live_", "_test_"),
+        re.compile(r"(?<!\w)(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}(?!\w)"),
+        1.0,
+    ),
+    (
+        "JWT",
+        ("eyJ",),
+        re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+        0.95,
+    ),
+)
+_BEARER = re.compile(r"\bBearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
+_AWS_SECRET_CONTEXT = re.compile(r"(?i)aws_secret|secret.?access.?key|aws.{0,20}secret")
+# Key names of generic assignments, searched in the lower-cased text.
+_KEY = re.compile(
+    r"api[_-]?key|apikey|secret|token|private[_-]?key|access[_-]?key|passw(?:or)?[dt]|pwd"
+    r"|kennwort"
+)
+# After the key name: the rest of an identifier ("secret_access_key"), a closing quote, then
+# "=", ":" or "lautet"/"ist"/"is", then the value ('"client_secret": "...", "PWD=...").
+_VALUE = re.compile(
+    r"[\w-]*[\"']?(?:[ \t]*[:=][ \t]*|[ \t]+(?:lautet|ist|is):?[ \t]+)[\"']?"
+    r"(?P<secret>[^\s\"',;]+)"
+)
+_PASSWORD_KEYS = frozenset({"password", "passwd", "passwort", "pwd", "kennwort"})
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _classes(value: str) -> int:
+    return sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+
+
+def looks_random(value: str) -> bool:
+    """At least 16 characters, two character classes and >= 3 bits of entropy per char."""
+    return len(value) >= 16 and _classes(value) >= 2 and entropy(value) >= 3.0
+
+
+def _password_like(value: str) -> bool:
+    """A stated password may be short: 8+ characters mixing at least two classes."""
+    return len(value) >= 8 and _classes(value) >= 2 and len(set(value)) >= 5
+
+
+class SecretRecognizer(EntityRecognizer):
+    """Vendor API keys, bearer tokens, JWTs, PEM private keys and secret assignments."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[SECRET], supported_language="de")
+
+    def load(self) -> None:
+        """Nothing to load: the patterns are module constants."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if SECRET not in entities:
+            return []
+        found = [*_vendor(text), *_generic(text)]
+        return [self._result(*item) for item in _merge(found)]
+
+    def _result(self, start: int, end: int, score: float, why: str) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type=SECRET,
+            start=start,
+            end=end,
+            score=score,
+            analysis_explanation=AnalysisExplanation(
+                recognizer=type(self).__name__, original_score=score, textual_explanation=why
+            ),
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                # Context is weighed here already; Presidio's enhancer must not add to it.
+                RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
+            },
+        )
+
+
+Found = tuple[int, int, float, str]
+
+
+def _vendor(text: str) -> list[Found]:
+    found: list[Found] = []
+    for name, hints, pattern, score in _VENDOR_PATTERNS:
+        if not any(hint in text for hint in hints):
+            continue
+        for match in pattern.finditer(text):
+            if name == "OpenAI key" and _classes(match.group(0)[3:]) < 2:
+                continue  # "sk-" + a word, not a key
+            found.append((*match.span(), score, name))
+    return found
+
+
+def _generic(text: str) -> list[Found]:
+    found: list[Found] = []
+    if "Bearer" in text:
+        for match in _BEARER.finditer(text):
+            if looks_random(match["secret"]):
+                found.append((*match.span("secret"), 0.95, "bearer token"))
+    lower = text.lower()
+    if len(lower) != len(text):  # a few characters grow when lower-cased ("İ"): keep offsets
+        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if "secret" in lower and _AWS_SECRET_CONTEXT.search(text):
+        for match in _AWS_SECRET.finditer(text):
+            before = text[max(0, match.start() - WINDOW) : match.start()]
+            if _AWS_SECRET_CONTEXT.search(before) and looks_random(match["secret"]):
+                found.append((*match.span("secret"), 0.9, "AWS secret access key"))
+    for key in _KEY.finditer(lower):
+        if key.start() and lower[key.start() - 1].isalnum():
+            continue  # inside a word: "mysecret", "Wahlpasswort" are no labels
+        value = _VALUE.match(text, key.end())
+        if value is None:
+            continue
+        secret = value["secret"]
+        password = key.group(0) in _PASSWORD_KEYS
+        if looks_random(secret) or (password and _password_like(secret)):
+            found.append((*value.span("secret"), 0.9, f"{key.group(0)} assignment"))
+    return found
+
+
+def _merge(found: list[Found]) -> list[Found]:
+    """Overlapping findings ("Bearer eyJ...", a key inside an assignment) become one."""
+    merged: list[Found] = []
+    for start, end, score, why in sorted(found):
+        if merged and start < merged[-1][1]:
+            last = merged[-1]
+            best = max(last[2], score)
+            merged[-1] = (last[0], max(last[1], end), best, last[3] if best == last[2] else why)
+        else:
+            merged.append((start, end, score, why))
+    return merged
+
+
+def recognizers() -> list[EntityRecognizer]:
+    """Fresh instances of this module's recognizers."""
+    return [SecretRecognizer()]
