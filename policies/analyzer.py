@@ -4,9 +4,9 @@ Our recognizers (``RECOGNIZER_MODULES``, each a ``recognizers() -> list[EntityRe
 live in a ``presidio_analyzer.RecognizerRegistry`` for ``"de"`` and return Presidio
 ``RecognizerResult``s; ``Analyzer.presidio_engine`` wraps the same registry and NLP engine in a
 stock ``AnalyzerEngine``. ``Analyzer.analyze`` does not call ``AnalyzerEngine.analyze``: on
-four ~1,000-character German prompts dense with PII (2 shared cores, blank spaCy) that call
-takes 3.8 ms p50 / 7.5 ms p99, ours 1.0 ms p50 / 1.6 ms p99, with identical spans. Most of
-the engine's time goes to work these recognizers do not use:
+four ~1,000-character German prompts dense with PII (2 shared, busy cores, blank spaCy; ranges
+over runs) that call takes 2.7-3.9 ms p50, ours 0.9-1.0 ms p50 / 1.4-2.2 ms p99, with the
+same spans. Most of the engine's time goes to work these recognizers do not use:
 
 * the spaCy pass (tokens, lemmas, keywords), ~1.2 ms: our recognizers are patterns plus
   checksums and read no tokens. ``LazyNlpArtifacts`` runs spaCy only if one does (NER);
@@ -18,8 +18,8 @@ the engine's time goes to work these recognizers do not use:
 Instead, per chunk: skip recognizers whose cheap prefilter fails (no digit, no ``@``), call
 each remaining recognizer's ``analyze``, drop scores below the threshold, then resolve
 overlaps (``resolve_overlaps``). Stock Presidio (``stock_presidio``) on the same prompts:
-11.5 ms p50 / 19 ms p99, about 10x our mean time; at 10,000 characters ours takes 9.1 ms p50,
-stock 117 ms.
+11.5 ms p50, 10-13x our mean time; at 10,000 characters ours takes 8.8-9.1 ms p50, stock
+117-124 ms.
 
 Long texts are cut into chunks (``plan_chunks``) so a call's cost stays linear in length. Our
 recognizers measure linear on their own (0.01 to 0.15 us per character each), so 4,000-character
@@ -47,17 +47,14 @@ from policies import offline  # noqa: F401  (must run before presidio is importe
 import bisect
 import importlib
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import presidio_analyzer.predefined_recognizers as stock
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-from presidio_analyzer.recognizer_registry.recognizers_loader_utils import RecognizerListLoader
 
 from policies import entities as e
 from policies.nlp import LazyNlpArtifacts, build_nlp_engine
@@ -70,7 +67,7 @@ RECOGNIZER_MODULES = (
     "policies.recognizers.contact",
     "policies.recognizers.plates",
     "policies.recognizers.persons",
-    "policies.recognizers.secrets",
+    "policies.recognizers.credentials",
     "policies.recognizers.special",
 )
 CHUNK_SIZE = 4_000
@@ -344,32 +341,6 @@ STOCK_EXTRA_DE = (
 )
 
 
-@contextmanager
-def _stock_classes_only() -> Iterator[None]:
-    """Make Presidio's loader resolve recognizer names to Presidio's own classes.
-
-    ``RecognizerListLoader.get_existing_recognizer_cls`` looks a name up among *all* loaded
-    ``EntityRecognizer`` subclasses, in set order. Once our recognizer modules are imported,
-    ``IbanRecognizer``, ``ItFiscalCodeRecognizer``... exist twice, and the loader picks ours
-    or Presidio's at random (or fails on ours for lacking ``COUNTRY_CODE``). Not thread-safe:
-    for benchmarks only.
-    """
-    loader: Any = RecognizerListLoader  # Any: mypy forbids assigning to a method
-    original = vars(loader)["get_existing_recognizer_cls"]
-
-    def resolve(recognizer_name: str) -> type[EntityRecognizer]:
-        found = getattr(stock, recognizer_name, None)
-        if isinstance(found, type) and issubclass(found, EntityRecognizer):
-            return found
-        return original.__func__(recognizer_name)  # type: ignore[no-any-return]
-
-    loader.get_existing_recognizer_cls = staticmethod(resolve)
-    try:
-        yield
-    finally:
-        loader.get_existing_recognizer_cls = original
-
-
 def stock_presidio() -> AnalyzerEngine:
     """Stock Presidio, offline, for benchmarks: predefined recognizers for en and de.
 
@@ -380,8 +351,9 @@ def stock_presidio() -> AnalyzerEngine:
     """
     nlp_engine = build_nlp_engine(("en", "de"), ner=False)
     registry = RecognizerRegistry(supported_languages=["en", "de"])
-    with _stock_classes_only():
-        registry.load_predefined_recognizers(languages=["en", "de"], nlp_engine=nlp_engine)
+    # Presidio's loader finds recognizer classes by name among every loaded subclass: ours
+    # must not share a name with its own (tests/unit/policies/test_analyzer.py checks it).
+    registry.load_predefined_recognizers(languages=["en", "de"], nlp_engine=nlp_engine)
     for name in STOCK_EXTRA_DE:
         registry.add_recognizer(getattr(stock, name)(supported_language="de"))
     return AnalyzerEngine(

@@ -126,6 +126,11 @@ class Policy(_Strict):
     def rule(self, entity: str) -> EntityRule:
         return self.rules.get(entity, self.default)
 
+    @cached_property
+    def detected(self) -> frozenset[str]:
+        """Entity types worth detecting: those with an action other than ``allow``."""
+        return self.analysed_entities()
+
     def analysed_entities(self) -> frozenset[str]:
         """Entity types worth detecting: those with an action other than ``allow``."""
         return frozenset(

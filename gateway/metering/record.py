@@ -39,11 +39,11 @@ class UsageRecord(BaseModel):
     gateway: str  # which replica served it
     # False when admitted without the shared store (fail-open on local limits).
     admitted_shared: bool = True
-    # The GDPR policy applied ("id@version"), its mode, and what it found and did: types,
-    # actions and counts ("prompt:PERSON:pseudonymize=1,..."), never values.
-    policy: str = ""
-    policy_mode: str = ""
-    pii: str = ""
+    # The GDPR policy applied ("id@version"; None: none applied), its mode, and what it found
+    # and did: types, actions and counts ("prompt:PERSON:pseudonymize=1,..."), never values.
+    policy: str | None = None
+    policy_mode: str | None = None
+    pii: str | None = None
 
     @property
     def total_tokens(self) -> int:

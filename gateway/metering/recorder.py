@@ -71,9 +71,9 @@ class Recorder:
             duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
             gateway=self.gateway_id,
             admitted_shared=self.admitted_shared,
-            policy=self.privacy.policy.label if self.privacy else "",
-            policy_mode=self.privacy.mode if self.privacy else "",
-            pii=self.privacy.ledger_summary() if self.privacy else "",
+            policy=self.privacy.policy.label if self.privacy else None,
+            policy_mode=self.privacy.mode if self.privacy else None,
+            pii=self.privacy.ledger_summary() if self.privacy else None,
         )
         await self.metering.meter(record, self.principal)
 

@@ -32,7 +32,7 @@ class AnalysisService:
 
     async def analyze(self, texts: Sequence[str], policy: Policy) -> list[list[Span]]:
         """Spans per text for the entity types the policy acts on, above its threshold."""
-        entities = policy.analysed_entities()
+        entities = policy.detected
         timeout_s = policy.analyzer.timeout_ms / 1000
         min_score = policy.analyzer.score_threshold
         if not any(texts):

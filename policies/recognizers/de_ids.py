@@ -155,12 +155,12 @@ def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
-class DeTaxIdRecognizer(IdRecognizer):
+class SteuerIdRecognizer(IdRecognizer):
     """Steuerliche Identifikationsnummer: 11 digits, often printed 2-3-3-3.
 
     ``stdnum.de.idnr`` (repeated-digit rule and ISO 7064 check) passes 0.33 % of random
     11-digit numbers, so no label is needed. An 11-digit PESEL validates as an IdNr now and
-    then: a nearer "PESEL" label hands such a number to ``PlPeselRecognizer``.
+    then: a nearer "PESEL" label hands such a number to ``PeselRecognizer``.
     """
 
     ENTITIES = (e.DE_TAX_ID,)
@@ -179,7 +179,7 @@ class DeTaxIdRecognizer(IdRecognizer):
         return Verdict(e.DE_TAX_ID, CHECKED)
 
 
-class DeTaxNumberRecognizer(IdRecognizer):
+class SteuernummerRecognizer(IdRecognizer):
     """Steuernummer in the state formats ("93815/08152", "21/815/08150", "181/815/08155",
     "133/8150/8159", "013 815 08153") and the 13-digit federal form ("2893081508152").
 
@@ -187,7 +187,7 @@ class DeTaxNumberRecognizer(IdRecognizer):
     number passes, and 3.4 % of random 13-digit numbers pass the federal layout (German
     EAN-13 barcodes begin "40", the Mecklenburg-Vorpommern prefix). So every form needs a
     label ("Steuernummer", "St.-Nr.", "Finanzamt", "tax number"), and the score is
-    ``LABELLED``. An 11-digit number that is a valid Steuer-ID is left to ``DeTaxIdRecognizer``.
+    ``LABELLED``. An 11-digit number that is a valid Steuer-ID is left to ``SteuerIdRecognizer``.
     """
 
     ENTITIES = (e.DE_TAX_NUMBER,)
@@ -208,7 +208,7 @@ class DeTaxNumberRecognizer(IdRecognizer):
         return Verdict(e.DE_TAX_NUMBER, LABELLED)
 
 
-class DeVatIdRecognizer(IdRecognizer):
+class UstIdNrRecognizer(IdRecognizer):
     """USt-IdNr: "DE" and 9 digits ("DE 123 456 789"); the prefix is the context."""
 
     ENTITIES = (e.DE_VAT_ID,)
@@ -286,7 +286,7 @@ class DeIdDocumentRecognizer(IdRecognizer):
     (passports C, F, G, H, J, K as the specimen "C01X00T47"; ID cards L to Z). The check
     passes one in ten strings of the shape: the labels of look-alikes (order, ticket,
     health insurance numbers) still veto it. A printed number that is also a valid Spanish
-    NIE is left to ``EsNieRecognizer``.
+    NIE is left to ``SpanishNieRecognizer``.
     """
 
     ENTITIES = (e.DE_ID_CARD, e.DE_PASSPORT)
@@ -318,9 +318,9 @@ class DeIdDocumentRecognizer(IdRecognizer):
 def recognizers() -> list[EntityRecognizer]:
     """Fresh instances of the German identifier recognizers."""
     return [
-        DeTaxIdRecognizer(),
-        DeTaxNumberRecognizer(),
-        DeVatIdRecognizer(),
+        SteuerIdRecognizer(),
+        SteuernummerRecognizer(),
+        UstIdNrRecognizer(),
         DePensionNumberRecognizer(),
         DeHealthInsuranceNumberRecognizer(),
         DeIdDocumentRecognizer(),

@@ -65,7 +65,7 @@ def iban_length(country: str) -> int | None:
     return 4 + sum(int(n) for n in re.findall(r"(\d+)!", bban)) if bban else None
 
 
-class IbanRecognizer(IdRecognizer):
+class SepaIbanRecognizer(IdRecognizer):
     """IBANs of every country in python-stdnum's registry (all of SEPA and more), compact or
     in groups of four, either case; mod 97 and the country's BBAN format.
 
@@ -115,7 +115,7 @@ class IbanRecognizer(IdRecognizer):
         return end if iban.is_valid("".join(chars)) else None
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
-        raise NotImplementedError("IbanRecognizer.analyze cuts candidates itself")
+        raise NotImplementedError("SepaIbanRecognizer.analyze cuts candidates itself")
 
 
 class NlBsnRecognizer(IdRecognizer):
@@ -192,7 +192,7 @@ class FrNirRecognizer(IdRecognizer):
         return Verdict(e.FR_NIR, CHECKED)
 
 
-class ItFiscalCodeRecognizer(IdRecognizer):
+class CodiceFiscaleRecognizer(IdRecognizer):
     """Codice fiscale of a person: 16 characters, "RSSMRA85T10A562S"; check letter and date.
 
     At least one digit is required, so that no 16-letter word is ever validated; this gives
@@ -231,7 +231,7 @@ class EsDniRecognizer(IdRecognizer):
         return Verdict(e.ES_DNI, CHECKED)
 
 
-class EsNieRecognizer(IdRecognizer):
+class SpanishNieRecognizer(IdRecognizer):
     """Spanish NIE (foreigners): X, Y or Z, 7 digits, check letter, "X1234567L".
 
     The letter-digits-letter shape is itself distinctive: no label needed, but the labels of
@@ -250,12 +250,12 @@ class EsNieRecognizer(IdRecognizer):
         return Verdict(e.ES_NIE, CHECKED)
 
 
-class PlPeselRecognizer(IdRecognizer):
+class PeselRecognizer(IdRecognizer):
     """Polish PESEL: 11 digits with the birth date and a check digit.
 
     1.9 % of random 11-digit numbers pass, and 11 digits are also the Steuer-ID's shape: only
     a "PESEL" label nearer than any Steuer-ID label makes a PESEL (without one, a number that
-    is both goes to ``DeTaxIdRecognizer``).
+    is both goes to ``SteuerIdRecognizer``).
     """
 
     ENTITIES = (e.PL_PESEL,)
@@ -273,12 +273,12 @@ class PlPeselRecognizer(IdRecognizer):
 def recognizers() -> list[EntityRecognizer]:
     """Fresh instances of the EU identifier recognizers."""
     return [
-        IbanRecognizer(),
+        SepaIbanRecognizer(),
         NlBsnRecognizer(),
         AtSvnrRecognizer(),
         FrNirRecognizer(),
-        ItFiscalCodeRecognizer(),
+        CodiceFiscaleRecognizer(),
         EsDniRecognizer(),
-        EsNieRecognizer(),
-        PlPeselRecognizer(),
+        SpanishNieRecognizer(),
+        PeselRecognizer(),
     ]

@@ -260,11 +260,15 @@ def _titled(text: str) -> list[Found]:
         while academic := _ACADEMIC.match(text, pos):
             pos = academic.end()
         gap = _TITLE_GAP.match(text, pos)
-        word = _NAME.match(text, gap.end() if gap else pos)
+        begin = gap.end() if gap else pos
+        word = _NAME.match(text, begin)
         span = word.span() if word else None
         if word and word.group(0) in name_lists().roles:  # "Frau Ministerin Schulze"
             span = _next_word(text, word.end())
-        if span is None or _is_noun(text[span[0] : span[1]]):
+        elif word is None and (particle := _PARTICLE.match(text, begin)):  # "Herr von Bülow"
+            nxt = _next_word(text, particle.end()) if particle[0] in _PARTICLES else None
+            span = (begin, nxt[1]) if nxt else None
+        if span is None or _is_noun(text[span[0] : span[1]].rsplit(" ", 1)[-1]):
             continue
         end = _extend(text, *span, first=is_first_name(text[span[0] : span[1]]))
         found.append((span[0], end, TITLED, f"after '{text[t_start:t_end]}'"))

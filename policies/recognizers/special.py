@@ -120,12 +120,9 @@ class Lexicon:
 
     def word_hits(self, word: str) -> list[Hit]:
         """Entries a folded word matches as a whole word, a stem or a compound."""
-        hits = self.exact.get(word, [])
+        hits = list(self.exact.get(word, ()))
         prefix = self.prefix.get(word[:STEM])
         suffix = self.suffix.get(word[-STEM:])
-        if prefix is None and suffix is None:
-            return hits
-        hits = list(hits)
         hits += [(e, s) for stem, e, s in prefix or () if word.startswith(stem)]
         hits += [(e, s) for stem, e, s in suffix or () if word.endswith(stem) and word != stem]
         return hits
@@ -180,13 +177,8 @@ def find(text: str) -> list[tuple[int, int, str, float]]:
 
     # The loop body runs for every word of the text: plain words that no list knows leave
     # after a few dictionary look-ups.
-    phrase_get, exact, prefix, suffix, cased = (
-        phrase_at.get,
-        lex.exact,
-        lex.prefix,
-        lex.suffix,
-        lex.cased,
-    )
+    exact, prefix, suffix, cased = lex.exact, lex.prefix, lex.suffix, lex.cased
+    phrase_get = phrase_at.get
     for match in _WORD.finditer(text):
         raw = match.group()
         word = raw.lower()

@@ -114,6 +114,10 @@ def is_valid_plate(text: str) -> bool:
 
 
 def is_valid_phone(text: str) -> bool:
+    """Valid in the numbering plan; digits only (phonenumbers would read "P3X38GKJR" as a
+    vanity number)."""
+    if not re.fullmatch(r"[+\d()/ .-]+", text):
+        return False
     try:
         return bool(phonenumbers.is_valid_number(phonenumbers.parse(text, "DE")))
     except phonenumbers.NumberParseException:
@@ -161,11 +165,13 @@ _RAW_CHECKERS: dict[str, Callable[[str], bool]] = {
     E.IP_ADDRESS: _is_ip,
 }
 CHECKABLE = frozenset(_CHECKERS) | frozenset(_RAW_CHECKERS)
-# Format-only checks, left out of ``validating_types``: a Steuernummer has no check digit
-# python-stdnum knows (any 10- or 11-digit number has a valid state format) and a printed
-# 9-character document number has none at all, so neither makes a value ambiguous or a
-# look-alike "valid"; the texts carry their context words.
-FORMAT_ONLY = frozenset({E.DE_TAX_NUMBER, E.DE_ID_CARD, E.DE_PASSPORT})
+# A Steuernummer has no check digit python-stdnum knows (any 10- or 11-digit number has a valid
+# state format) and a printed 9-character document number has none at all: neither can make
+# a value ambiguous or a look-alike "valid", so ``validating_types`` leaves them out and
+# judges document numbers by their 10-character MRZ form (7-3-1 check digit) only. The
+# texts carry the context words that tell these apart.
+FORMAT_ONLY = frozenset({E.DE_TAX_NUMBER})
+DOC_TYPES = frozenset({E.DE_ID_CARD, E.DE_PASSPORT})
 
 
 def validates(entity: str, text: str) -> bool:
@@ -175,8 +181,22 @@ def validates(entity: str, text: str) -> bool:
 
 
 def validating_types(text: str) -> set[str]:
-    """The checkable types (format-only ones excluded) whose checker accepts ``text``."""
-    return {t for t in CHECKABLE - FORMAT_ONLY if validates(t, text)}
+    """The types whose check (not mere format, see above) accepts ``text``."""
+    found = set()
+    for entity in CHECKABLE - FORMAT_ONLY:
+        if entity in DOC_TYPES:
+            if len(text) == 10 and is_valid_doc_number(text):
+                found.add(entity)
+        elif validates(entity, text):
+            found.add(entity)
+    return found
+
+
+def other_types(entity: str, text: str) -> set[str]:
+    """Types other than ``entity`` that ``text`` validates as (ID card and passport numbers
+    share one format: for them the other one does not count)."""
+    same = DOC_TYPES if entity in DOC_TYPES else {entity}
+    return validating_types(text) - same
 
 
 _NUMBERISH = re.compile(r"\d(?:\d|[ ./-](?=\d))*")
@@ -197,7 +217,7 @@ def unambiguous(entity: str, make: Callable[[], str]) -> str:
     """Draw until the value validates as ``entity`` and as no other checkable type."""
     for _ in range(10_000):
         value = make()
-        if validates(entity, value) and not validating_types(value) - {entity}:
+        if validates(entity, value) and not other_types(entity, value):
             return value
     raise RuntimeError(f"no valid, unambiguous {entity} drawn: check the generator")
 
@@ -359,6 +379,12 @@ def _credit_card(rng: Random) -> str:
 
 
 def doc_number(rng: Random, *, passport: bool, mrz: bool) -> str:
+    """A German ID card or passport number: printed (9 characters) or as in the MRZ (10)."""
+    entity = E.DE_PASSPORT if passport else E.DE_ID_CARD
+    return unambiguous(entity, lambda: _doc_number(rng, passport=passport, mrz=mrz))
+
+
+def _doc_number(rng: Random, *, passport: bool, mrz: bool) -> str:
     first = rng.choice("CFGHJK" if passport else "LMNPRTVWXY")
     body = first + "".join(rng.choice(DOC_ALPHABET) for _ in range(8))
     if not any(c in DIGITS for c in body):

@@ -87,6 +87,8 @@ def test_tenants_create_list_show(
         "100000",
         "--degraded-mode",
         "fail_open",
+        "--policy",
+        "contact-centre",
     )
     assert code == 0
     created = TenantRecord.model_validate_json(out)
@@ -97,6 +99,7 @@ def test_tenants_create_list_show(
     assert created.limits.monthly_tokens == 100000
     assert created.limits.tokens_per_minute == 0
     assert created.degraded_mode == "fail_open"
+    assert created.policy == "contact-centre"
     with SyncRedis.from_url(REDIS_URL) as redis:
         raw = redis.hget(TENANTS, tenant)
     assert raw is not None
@@ -105,8 +108,8 @@ def test_tenants_create_list_show(
     code, out, _ = run(capsys, "tenants", "list", "--config", str(config))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "id\tjurisdictions\tmodels\tdegraded_mode"
-    assert f"{tenant}\tDE,AT\tsmollm2\tfail_open" in lines
+    assert lines[0] == "id\tjurisdictions\tmodels\tdegraded_mode\tpolicy"
+    assert f"{tenant}\tDE,AT\tsmollm2\tfail_open\tcontact-centre" in lines
 
     code, out, _ = run(capsys, "tenants", "show", tenant, "--config", str(config))
     assert code == 0

@@ -17,6 +17,7 @@ from gateway import http_errors
 from gateway.admin import admin_router
 from gateway.auth import hash_key
 from gateway.metering.record import UsageRecord
+from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.store import QuotaStore
 from gateway.settings import Settings
@@ -49,7 +50,11 @@ def make_resources(
     token_hash: str | None = hash_key(ADMIN_TOKEN), pepper: str | None = None
 ) -> FakeResources:
     settings = Settings(admin={"token_hash": token_hash}, security={"key_pepper": pepper})
-    tenant_admin = TenantAdmin(MemoryDirectoryStore(), pepper.encode() if pepper else None)
+    tenant_admin = TenantAdmin(
+        MemoryDirectoryStore(),
+        pepper.encode() if pepper else None,
+        PolicyCatalogue.from_settings(settings).policies,
+    )
     return FakeResources(settings, tenant_admin, MemoryQuotaStore())
 
 
@@ -562,3 +567,25 @@ async def test_usage_rejects_bad_ranges(
 async def test_usage_of_an_unknown_tenant_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/admin/v1/tenants/nope/usage", headers=ADMIN)
     assert assert_error(response, 404, "not_found_error")["code"] == "tenant_not_found"
+
+
+async def test_a_tenants_policy_is_set_and_changed_only_to_a_known_one(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await create(client, "amt", policy="public-sector-strict")
+    assert created["policy"] == "public-sector-strict"
+    assert (await create(client, "plain"))["policy"] is None  # the gateway's default
+    unknown = await client.post(
+        "/admin/v1/tenants",
+        json={"id": "x", "allowed_jurisdictions": ["DE"], "policy": "lenient"},
+        headers=ADMIN,
+    )
+    error = assert_error(unknown, 400, "invalid_request_error")
+    assert error["param"] == "policy"
+    assert "gdpr-default" in error["message"]
+    changed = await client.patch(
+        "/admin/v1/tenants/amt", json={"policy": "contact-centre"}, headers=ADMIN
+    )
+    assert changed.json()["policy"] == "contact-centre"
+    refused = await client.patch("/admin/v1/tenants/amt", json={"policy": "nope"}, headers=ADMIN)
+    assert_error(refused, 400, "invalid_request_error")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from gateway.auth import KeyRing, Principal, hash_key
@@ -33,6 +35,15 @@ def test_quick_mode_is_one_de_pool_and_one_tenant_holding_only_a_hash() -> None:
     tenant = Tenant("default", frozenset({"DE"}), None)
     entries = [(settings.tenants[0].api_keys[0].hash, Principal(tenant, "cli"))]
     assert KeyRing(entries, None).authenticate("Bearer sk-quick-1").key_id == "cli"
+    assert settings.privacy.default_policy == "gdpr-default"  # filtering on unless told
+    strict = quick_settings("http://e:8000", "sk-q", ["m"], "public-sector-strict")
+    assert strict.privacy.default_policy == "public-sector-strict"
+    assert quick_settings("http://e:8000", "sk-q", ["m"], None).privacy.default_policy is None
+
+
+def test_keys_vault_prints_a_32_byte_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "vault"]) == 0
+    assert len(base64.b64decode(capsys.readouterr().out.strip(), validate=True)) == 32
 
 
 def test_serve_needs_a_config_or_an_engine_and_key() -> None:

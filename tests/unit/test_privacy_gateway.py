@@ -4,6 +4,7 @@ what it received (so the test sees exactly what reached the engine, and what cam
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.auth import hash_key
+from gateway.privacy.service import check_privacy_settings
 from tests.unit.conftest import make_settings
 
 GDPR = "sk-test-gdpr-0001"
@@ -42,11 +44,15 @@ class EchoEngine:
     """Answers with what the last user message said (placeholders included), plus ``extra``."""
 
     def __init__(self) -> None:
+        self.handler: Any = None  # a test may answer differently
         self.bodies: list[dict[str, Any]] = []
         self.hosts: list[str] = []
         self.extra = ""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.handler is not None:
+            answer: httpx.Response = self.handler(request)
+            return answer
         body = json.loads(request.content)
         self.bodies.append(body)
         self.hosts.append(request.url.host)
@@ -83,8 +89,8 @@ def client(engine: EchoEngine, tmp_path: Path) -> Iterator[TestClient]:
     files = []
     for name, extra in [
         ("shadow-gdpr", "shadow: true"),
-        ("hasty", "analyzer: {timeout_ms: 1, on_error: fail_closed}"),
-        ("hasty-open", "analyzer: {timeout_ms: 1, on_error: fail_open}"),
+        ("hasty", "analyzer: {timeout_ms: 50, on_error: fail_closed}"),
+        ("hasty-open", "analyzer: {timeout_ms: 50, on_error: fail_open}"),
     ]:
         path = tmp_path / f"{name}.yaml"
         path.write_text(
@@ -229,17 +235,33 @@ def test_identifiers_the_model_makes_up_are_masked_whole_and_streamed(
     assert FOREIGN_IBAN.replace(" ", "") not in streamed.text.replace(" ", "")
 
 
-def test_analysis_past_its_deadline_fails_closed_or_open_as_the_policy_says(
-    client: TestClient, engine: EchoEngine
+class SlowAnalyzer:
+    """Stands in for an analyzer that hangs (a pathological input) or fails."""
+
+    def __init__(self, seconds: float, fail: bool = False) -> None:
+        self.seconds, self.fail = seconds, fail
+
+    def analyze(self, text: str, entities: Any = None) -> list[Any]:
+        time.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("analyzer crashed")
+        return []
+
+
+@pytest.mark.parametrize("analyzer", [SlowAnalyzer(0.3), SlowAnalyzer(0, fail=True)])
+def test_a_hanging_or_failing_analysis_fails_closed_or_open_as_the_policy_says(
+    client: TestClient, engine: EchoEngine, monkeypatch: pytest.MonkeyPatch, analyzer: Any
 ) -> None:
-    long_prompt = (PROMPT + " ") * 120  # ~10,000 characters: more than 1 ms of analysis
-    closed = _chat(client, HASTY, long_prompt)
+    resources = client.app_state["resources"]  # what the lifespan built
+    monkeypatch.setattr(resources.privacy.analysis, "_analyzer", analyzer)
+    closed = _chat(client, HASTY, PROMPT)  # policy "hasty": 50 ms deadline, fail_closed
     assert closed.status_code == 503
     assert closed.json()["error"]["code"] == "policy_unavailable"
     assert engine.bodies == []
-    opened = _chat(client, OPEN, long_prompt)
+    opened = _chat(client, OPEN, PROMPT)  # the same with fail_open
     assert opened.status_code == 200
     assert opened.headers["x-sovereign-policy-mode"] == "degraded"
+    assert engine.last_text() == PROMPT  # passed unfiltered, and said so
 
 
 def test_token_id_prompts_cannot_be_checked_and_are_refused(
@@ -262,3 +284,34 @@ def test_embedding_inputs_are_pseudonymised_too(client: TestClient, engine: Echo
     assert "<PERSON_1>" in sent[0]
     assert NAME not in sent[0]
     assert sent[1] == "ohne Daten"
+
+
+def test_tool_call_arguments_are_restored_as_valid_json(
+    client: TestClient, engine: EchoEngine
+) -> None:
+    def with_tool_call(request: httpx.Request) -> httpx.Response:
+        engine.bodies.append(json.loads(request.content))
+        arguments = json.dumps({"recipient": "<PERSON_1>", "iban": "<IBAN_1>"})
+        call = {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": arguments}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        return httpx.Response(200, json={"choices": [choice], "usage": {"prompt_tokens": 1}})
+
+    engine.handler = with_tool_call
+    response = _chat(client, GDPR, PROMPT)
+    call = response.json()["choices"][0]["message"]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"recipient": NAME, "iban": IBAN}
+
+
+def test_start_up_refuses_unknown_policies_and_a_shared_vault_without_a_key() -> None:
+    unknown = make_settings(tenants=[_tenant("t", GDPR, "lenient")])
+    with pytest.raises(ValueError, match="unknown policy 'lenient'"):
+        check_privacy_settings(unknown)
+    shared = make_settings(store={"redis_url": "redis://127.0.0.1:6379/0"})
+    with pytest.raises(ValueError, match="pseudonym_key is required"):
+        check_privacy_settings(shared)
+    keyed = make_settings(
+        store={"redis_url": "redis://127.0.0.1:6379/0"},
+        security={"pseudonym_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+    )
+    assert "gdpr-default" in check_privacy_settings(keyed).policies

@@ -68,12 +68,7 @@ RECORDS = [
 
 
 def from_csv_row(row: dict[str, str]) -> UsageRecord:
-    text_fields = {"policy", "policy_mode", "pii"}  # "" is a value there, not a missing one
-    fields = {
-        k: (None if v == "" and k not in text_fields else v)
-        for k, v in row.items()
-        if k != "total_tokens"
-    }
+    fields = {k: (None if v == "" else v) for k, v in row.items() if k != "total_tokens"}
     return UsageRecord.model_validate(fields)
 
 

@@ -474,7 +474,7 @@ def test_threads_give_the_same_spans_as_serial(real_analyzer: Analyzer) -> None:
 
 
 def test_stock_presidio_runs_offline(no_network: list[object]) -> None:
-    load_recognizers()  # ours share class names with Presidio's (IbanRecognizer, ...)
+    load_recognizers()  # ours share class names with Presidio's (SepaIbanRecognizer, ...)
     engine = stock_presidio()
     modules = {type(r).__module__.split(".")[0] for r in engine.registry.recognizers}
     assert modules == {"presidio_analyzer"}
@@ -486,3 +486,15 @@ def test_stock_presidio_runs_offline(no_network: list[object]) -> None:
     assert mapping["ES_NIF"] == e.ES_DNI
     assert set(mapping.values()) <= e.ALL
     assert no_network == []
+
+
+def test_our_recognizer_classes_never_share_a_name_with_presidios() -> None:
+    # Presidio's loader resolves recognizers by class name among every loaded subclass: a
+    # clash would make stock Presidio load ours (or fail) at random.
+    import presidio_analyzer.predefined_recognizers as presidio_recognizers
+
+    ours = {type(r).__name__ for r in load_recognizers()}
+    assert ours
+    assert ours.isdisjoint(
+        name for name in dir(presidio_recognizers) if name.endswith("Recognizer")
+    )

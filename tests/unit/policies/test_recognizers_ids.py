@@ -634,7 +634,7 @@ def test_entities_argument_filters_results() -> None:
     assert recognizer.analyze("Reisepass C01X00T47", entities=[e.DE_ID_CARD]) == []
     [result] = recognizer.analyze("Reisepass C01X00T47", entities=[e.DE_PASSPORT])
     assert (result.entity_type, result.start, result.end) == (e.DE_PASSPORT, 10, 19)
-    assert de_ids.DeTaxIdRecognizer().analyze("Steuer-ID 86095742719", entities=["PERSON"]) == []
+    assert de_ids.SteuerIdRecognizer().analyze("Steuer-ID 86095742719", entities=["PERSON"]) == []
 
 
 @pytest.fixture(scope="module")

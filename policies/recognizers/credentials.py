@@ -90,6 +90,8 @@ _VALUE = re.compile(
     r"(?P<secret>[^\s\"',;]+)"
 )
 _PASSWORD_KEYS = frozenset({"password", "passwd", "passwort", "pwd", "kennwort"})
+# The password of "scheme://user:password@host".
+_URL_PASSWORD = re.compile(r"://[^\s:/@]+:(?P<secret>[^\s/@]+)@")
 
 
 def entropy(value: str) -> float:
@@ -115,7 +117,10 @@ def looks_random(value: str) -> bool:
 
 
 def _password_like(value: str) -> bool:
-    """A stated password may be short: 8+ characters mixing at least two classes."""
+    """A stated password may be short: 8+ characters mixing at least two classes, and more
+    than a word followed by punctuation ("Das Passwort ist abgelaufen!")."""
+    if value.rstrip(".,;:!?)").isalpha():
+        return False
     return len(value) >= 8 and _classes(value) >= 2 and len(set(value)) >= 5
 
 
@@ -175,6 +180,9 @@ def _generic(text: str) -> list[Found]:
         for match in _BEARER.finditer(text):
             if looks_random(match["secret"]):
                 found.append((*match.span("secret"), 0.95, "bearer token"))
+    if "://" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            found.append((*match.span("secret"), 0.9, "password in URL"))
     lower = text.lower()
     if len(lower) != len(text):  # a few characters grow when lower-cased ("İ"): keep offsets
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
@@ -189,10 +197,11 @@ def _generic(text: str) -> list[Found]:
         value = _VALUE.match(text, key.end())
         if value is None:
             continue
-        secret = value["secret"]
+        secret = value["secret"].rstrip(".,;)")  # the end of the sentence, not of the value
         password = key.group(0) in _PASSWORD_KEYS
         if looks_random(secret) or (password and _password_like(secret)):
-            found.append((*value.span("secret"), 0.9, f"{key.group(0)} assignment"))
+            start = value.start("secret")
+            found.append((start, start + len(secret), 0.9, f"{key.group(0)} assignment"))
     return found
 
 
