@@ -360,7 +360,7 @@ def measure(quick: bool) -> Results:
     samples = load()
     analyzer = build_analyzer()
     stock_detect, stock_types = stock_detector()
-    passes, reps = (1, 20) if quick else (3, 200)
+    passes, reps = (2, 50) if quick else (3, 200)
     ours_run, stock_run = run_alternating(
         samples, (our_detector(analyzer.analyze), stock_detect), passes
     )

@@ -660,7 +660,7 @@ TEMPLATES["de"]["stadtwerke"] = (
     "Antwort bitte an {email}.",
     "Mein Mann {name_m} ist verstorben; bitte stellen Sie den Gasvertrag {contract_number} auf "
     "mich um. Sie erreichen mich unter {mobile}.",
-    "Ich bin auf ein Beatmungsgerät angewiesen, weil ich {health} habe – bitte sperren Sie den "
+    "Ich bin wegen [[COPD|HEALTH]] auf ein Beatmungsgerät angewiesen – bitte sperren Sie den "
     "Stromanschluss in {postal_code} auf keinen Fall. Kundennummer {customer_number}.",
     "Wie hoch ist der Grundpreis im Tarif Ökostrom ab {date}? Auf der Website stehen {price} "
     "im Monat, im Brief {price}.",
@@ -914,8 +914,8 @@ TEMPLATES["en"]["stadtwerke"] = (
     "me to write to {org_email}; please reply to {email}.",
     "My husband {name_m} passed away; please transfer the gas contract {contract_number} to my "
     "name. I am {religion} and the funeral is on {date}, so please call after that: {phone}.",
-    "I rely on a home ventilator because I have {health}, so please do not disconnect the "
-    "supply. Customer number {customer_number}.",
+    "I rely on a home ventilator because of my [[motor neurone disease|HEALTH]], so please do "
+    "not disconnect the supply. Customer number {customer_number}.",
 )
 TEMPLATES["en"]["krankenkasse"] = (
     "Hi, my health insurance card is broken and I need a new one. Insurance number {kvnr}, "
