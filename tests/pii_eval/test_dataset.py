@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from policies import entities as E
-from tests.pii_eval import generate
+from tests.pii_eval import generate, templates
 from tests.pii_eval import identifiers as ids
 
 Record = dict[str, Any]
@@ -52,7 +52,7 @@ def test_records_have_the_documented_shape(records: list[Record]) -> None:
     for r in records:
         assert list(r) == ["id", "lang", "domain", "text", "entities", "lookalikes"]
         assert r["lang"] in ("de", "en")
-        assert r["domain"] in generate.TEMPLATES[r["lang"]]
+        assert r["domain"] in templates.TEMPLATES[r["lang"]]
         for e in r["entities"]:
             assert list(e) == ["start", "end", "type"]
             assert e["type"] in E.ALL
@@ -139,7 +139,7 @@ def test_counts_meet_the_minimums(records: list[Record]) -> None:
     )
     assert len(invalid) >= 12, invalid
     assert min(invalid.values()) >= 5, invalid
-    assert sum(len(t) for d in generate.TEMPLATES.values() for t in d.values()) >= 120
+    assert sum(len(t) for d in templates.TEMPLATES.values() for t in d.values()) >= 120
     assert sum(len(r["text"]) >= 900 for r in records) >= 40
     assert sum(not r["entities"] for r in records) >= 30
     assert sum(len(r["entities"]) >= 3 for r in records) >= 60
