@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 from loadtest.local import free_port, wait_http
-from loadtest.overhead import MODEL, cpu_seconds, pct
-from loadtest.overhead_client import Sample, run_closed_loop
-from loadtest.quota_overhead import KEY, ROOT, Side, gateway_config, process
+from loadtest.overhead import MODEL
+from loadtest.quota_overhead import ROOT, Side, gateway_config, measure, process, table
 
 PLAIN = "Wie beantrage ich einen Anwohnerparkausweis?"
 PERSONAL = (
@@ -51,48 +48,6 @@ def body(prompt: str, stream: bool, max_tokens: int) -> dict[str, object]:
         "ignore_eos": True,
         "stream": stream,
     }
-
-
-async def measure(sides: list[tuple[Side, str]], args: argparse.Namespace) -> None:
-    per_round = max(args.concurrency, args.requests // args.rounds)
-    for _ in range(args.rounds):
-        for stream, tokens in ((False, 16), (True, 64)):
-            for side, prompt in sides:
-                before = cpu_seconds(side.pid)
-                samples: list[Sample] = await run_closed_loop(
-                    side.url, KEY, body(prompt, stream, tokens), args.concurrency, per_round
-                )
-                side.cpu[stream] += cpu_seconds(side.pid) - before
-                side.requests[stream] += len(samples)
-                side.failures += sum(not s.ok for s in samples)
-                if stream:
-                    side.ttft += [s.ttft for s in samples]
-                else:
-                    side.latency += [s.latency for s in samples]
-
-
-def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
-    base = sides[0]
-    lines = [
-        f"GDPR policy overhead, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
-        f"({os.cpu_count()} cores); {args.concurrency} concurrent clients, phases alternated "
-        f"{args.rounds}x; failures: {sum(s.failures for s in sides)}; latencies and CPU in ms",
-        "",
-        "| gateway | latency p50 | added p50 | latency p99 | added p99 | TTFT p50 | added p50 "
-        "| TTFT p99 | added p99 | CPU/request plain | CPU/request stream |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for side in sides:
-        cells = []
-        for values, reference in ((side.latency, base.latency), (side.ttft, base.ttft)):
-            for q in (0.5, 0.99):
-                value, added = pct(values, q), pct(values, q) - pct(reference, q)
-                cells += [f"{value * 1e3:.2f}", f"**{added * 1e3:+.2f}**"]
-        plain, stream = side.cpu_per_request(False), side.cpu_per_request(True)
-        lines.append(
-            f"| {side.name} | " + " | ".join(cells) + f" | {plain * 1e3:.3f} | {stream * 1e3:.3f} |"
-        )
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +89,17 @@ def main(argv: list[str] | None = None) -> int:
                 (Side("gdpr-default, plain prompt", urls[1], plain.pid), PLAIN),
                 (Side("gdpr-default, personal data", urls[2], personal.pid), PERSONAL),
             ]
-            asyncio.run(measure(sides, args))
-    text = "\n".join(report([side for side, _ in sides], args))
+            prompts = {side.name: prompt for side, prompt in sides}
+
+            def body_for(side: Side, stream: bool, tokens: int) -> dict[str, object]:
+                return body(prompts[side.name], stream, tokens)
+
+            asyncio.run(measure([side for side, _ in sides], args, body_for))
+    title = (
+        f"GDPR policy overhead, {args.concurrency} concurrent clients, phases alternated "
+        f"{args.rounds}x"
+    )
+    text = "\n".join(table([side for side, _ in sides], title))
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,14 +131,24 @@ def cleanup(tenant: str) -> None:
         client.close()
 
 
-async def measure(sides: list[Side], args: argparse.Namespace) -> None:
+BodyFor = Callable[[Side, bool, int], dict[str, object]]
+
+
+def _same_body(side: Side, stream: bool, tokens: int) -> dict[str, object]:
+    return body(stream, tokens)
+
+
+async def measure(
+    sides: list[Side], args: argparse.Namespace, body_for: BodyFor = _same_body
+) -> None:
+    """Phases alternated ``args.rounds`` times over the sides: non-streaming, then streams."""
     per_round = max(args.concurrency, args.requests // args.rounds)
     for _ in range(args.rounds):
         for stream, tokens in ((False, 16), (True, 64)):
             for side in sides:
                 before = cpu_seconds(side.pid)
                 samples: list[Sample] = await run_closed_loop(
-                    side.url, KEY, body(stream, tokens), args.concurrency, per_round
+                    side.url, KEY, body_for(side, stream, tokens), args.concurrency, per_round
                 )
                 side.cpu[stream] += cpu_seconds(side.pid) - before
                 side.requests[stream] += len(samples)
@@ -149,13 +159,12 @@ async def measure(sides: list[Side], args: argparse.Namespace) -> None:
                     side.latency += [s.latency for s in samples]
 
 
-def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
+def table(sides: list[Side], title: str) -> list[str]:
+    """The side-by-side table; the first side is the reference the others are compared to."""
     base = sides[0]
     lines = [
-        f"Limits and metering overhead, {time.strftime('%Y-%m-%d %H:%M')} on "
-        f"{platform.node()} ({os.cpu_count()} cores); {args.concurrency} concurrent clients, "
-        f"phases alternated {args.rounds}x; baseline {args.baseline}; failures: "
-        f"{sum(s.failures for s in sides)}; latencies and CPU in ms",
+        f"{title}, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} ({os.cpu_count()} "
+        f"cores); failures: {sum(s.failures for s in sides)}; latencies and CPU in ms",
         "",
         "| gateway | latency p50 | added p50 | latency p99 | added p99 | TTFT p50 | added p50 "
         "| TTFT p99 | added p99 | CPU/request plain | CPU/request stream |",
@@ -171,7 +180,16 @@ def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
         lines.append(
             f"| {side.name} | " + " | ".join(cells) + f" | {plain * 1e3:.3f} | {stream * 1e3:.3f} |"
         )
-    lines.append("")
+    return lines
+
+
+def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
+    base = sides[0]
+    title = (
+        f"Limits and metering overhead, {args.concurrency} concurrent clients, phases "
+        f"alternated {args.rounds}x, baseline {args.baseline}"
+    )
+    lines = [*table(sides, title), ""]
     for side in sides[1:]:
         added_p50 = pct(side.latency, 0.5) - pct(base.latency, 0.5)
         added_ttft = pct(side.ttft, 0.5) - pct(base.ttft, 0.5)

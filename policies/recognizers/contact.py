@@ -69,6 +69,12 @@ _OTHER_NUMBER_WORD = re.compile(
     r"|buchung|sendung|tracking|geschäftszeichen|aktenzeichen|zähler|vertrags)[^\W\d_]*"
 )
 _NON_SPACE = re.compile(r"[^\s/]+(?:/[^\s/]+)*")
+_NUMBER_NOUN = re.compile(r"(?i)[ -]?(?:nummer|number|nr\b|no\b)")
+# Between a look-alike's label and a candidate: a number of its own, then a comma, semicolon
+# or a word, so that the label belongs to that number ("Case 7496-3962, line ...").
+_TAKEN_LABEL = re.compile(r"\d[^\W\d_]*[^\w]*?(?:[,;]|[^\W\d_]{2,})")
+# After a context word: a number it labels ("number: 4211 ...", "Nummer lautet 0171 ...").
+_LABELS_NEXT_NUMBER = re.compile(r"[^\w\n]{0,3}(?:(?:is|ist|lautet|was|war)\b[^\w\n]{0,3})?[+(]?\d")
 
 
 def _clear_before(text: str, start: int, forbidden: str) -> bool:
@@ -142,21 +148,40 @@ def _in_iban(text: str, start: int) -> bool:
     return False
 
 
+def _label_end(text: str, pos: int, limit: int) -> int:
+    """The end of a label that ends at ``pos`` or runs on in a separate number noun: in
+    "customer number" or "Vertrags-Nr." the noun belongs to the label, it is no phone word."""
+    noun = _NUMBER_NOUN.match(text, pos, limit)
+    return pos if noun is None else noun.end()
+
+
 def _label_says_other(text: str, start: int) -> bool:
-    """True when the nearest label before the number names a non-phone number."""
+    """True when the nearest label before the number names a non-phone number.
+
+    A label names the first number after it only: in "Case 7496-3962, line +39 06 8082 5925"
+    or "Vorgangsnummer VG-778346, Anschluss 0221 48234" the case number has taken the label,
+    so the phone number after the comma is free. A number still counts as taken when only
+    spaces or a slash follow it ("Kunden-Nr. 12345 / 0171 2345678" may be one number).
+    """
     lo = max(0, start - 40)
-    other = [m.end() for m in _OTHER_NUMBER_WORD.finditer(text, lo, start)]
+    other = [_label_end(text, m.end(), start) for m in _OTHER_NUMBER_WORD.finditer(text, lo, start)]
     if not other:
         return False
     phone = [m.end() for m in _PHONE_WORD.finditer(text, lo, start)]
-    return not phone or max(other) > max(phone)
+    if phone and max(phone) > max(other):
+        return False
+    return _TAKEN_LABEL.search(text, max(other), start) is None
 
 
 def _near(text: str, start: int, end: int, words: re.Pattern[str]) -> bool:
-    return bool(
-        words.search(text, max(0, start - WINDOW), start)
-        or words.search(text, end, min(len(text), end + WINDOW))
-    )
+    """A context word within ``WINDOW`` before the number, or after it and not the label of
+    a next number ("... 0324 0668847. Pension insurance number 4211 ..." is no context)."""
+    if words.search(text, max(0, start - WINDOW), start):
+        return True
+    for word in words.finditer(text, end, min(len(text), end + WINDOW)):
+        if _LABELS_NEXT_NUMBER.match(text, word.end()) is None:
+            return True
+    return False
 
 
 class PhoneNumberRecognizer(EntityRecognizer):

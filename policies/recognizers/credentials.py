@@ -21,6 +21,19 @@ from policies.entities import SECRET
 
 WINDOW = 60  # characters before an AWS secret key that may name it
 
+# Personal/project/group access, deploy, runner, trigger, feed, SCIM, CI job, incoming mail
+# and agent tokens.
+_GITLAB_PREFIXES = (
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "glptt-",
+    "glft-",
+    "glsoat-",
+    "glcbt-",
+    "glimt-",
+    "glagent-",
+)
 # (name, hints, pattern, score): the pattern runs only when one of its hints (literal
 # substrings) is in the text, so a text without key-like strings costs a few "in" tests.
 _VENDOR_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...] = (
@@ -55,6 +68,16 @@ _VENDOR_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...
         1.0,
     ),
     (
+        "GitLab token",
+        _GITLAB_PREFIXES,
+        # Routable tokens (GitLab 17.x) append ".01.<checksum>"-like dotted parts.
+        re.compile(
+            r"(?<![\w-])(?:" + "|".join(_GITLAB_PREFIXES) + r")[0-9A-Za-z_-]{20,}"
+            r"(?:\.[0-9A-Za-z_-]+)*"
+        ),
+        1.0,
+    ),
+    (
         "AWS access key id",
         ("AKIA", "ASIA", "ABIA", "ACCA"),
         re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"),
@@ -80,14 +103,16 @@ _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])(?P<secret>[A-Za-z0-9/+]{40})(?![A-
 _AWS_SECRET_CONTEXT = re.compile(r"(?i)aws_secret|secret.?access.?key|aws.{0,20}secret")
 # Key names of generic assignments, searched in the lower-cased text.
 _KEY = re.compile(
-    r"api[_-]?key|apikey|secret|token|private[_-]?key|access[_-]?key|passw(?:or)?[dt]|pwd"
-    r"|kennwort"
+    r"api[ _-]?key|apikey|api[ _-]?schlüssel|schlüssel|secret|token|private[ _-]?key"
+    r"|access[ _-]?key|passw(?:or)?[dt]|pwd|kennwort"
 )
 # After the key name: the rest of an identifier ("secret_access_key"), a closing quote, then
 # "=", ":" or "lautet"/"ist"/"is", then the value ('"client_secret": "...", "PWD=...").
+# Prose also writes the value right after the name ("the API key 05fb...c2 hits the limit"):
+# the group ``bare`` marks that form, which needs a stricter value (``_bare_value_ok``).
 _VALUE = re.compile(
-    r"[\w-]*[\"']?(?:[ \t]*[:=][ \t]*|[ \t]+(?:lautet|ist|is):?[ \t]+)[\"']?"
-    r"(?P<secret>[^\s\"',;]+)"
+    r"[\w-]*[\"']?(?:[ \t]*[:=][ \t]*|[ \t]+(?:lautet|ist|is):?[ \t]+|(?P<bare>[ \t]+))"
+    r"[\"']?(?P<secret>[^\s\"',;]+)"
 )
 _PASSWORD_KEYS = frozenset({"password", "passwd", "passwort", "pwd", "kennwort"})
 # The password of "scheme://user:password@host".
@@ -114,6 +139,14 @@ def _classes(value: str) -> int:
 def looks_random(value: str) -> bool:
     """At least 16 characters, two character classes and >= 3 bits of entropy per char."""
     return len(value) >= 16 and _classes(value) >= 2 and entropy(value) >= 3.0
+
+
+def _bare_value_ok(value: str) -> bool:
+    """A value with no "=" or ":" before it must look random and hold letters and digits:
+    "Token abgelaufen", "API key rotation" or "Schlüssel Nr. 12" are no secrets."""
+    return (
+        looks_random(value) and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    )
 
 
 def _password_like(value: str) -> bool:
@@ -178,8 +211,11 @@ def _generic(text: str) -> list[Found]:
     found: list[Found] = []
     if "Bearer" in text:
         for match in _BEARER.finditer(text):
-            if looks_random(match["secret"]):
-                found.append((*match.span("secret"), 0.95, "bearer token"))
+            # A token may contain dots (a JWT) but one at its end closes the sentence.
+            token = match["secret"].rstrip(".")
+            if looks_random(token):
+                start = match.start("secret")
+                found.append((start, start + len(token), 0.95, "bearer token"))
     if "://" in text:
         for match in _URL_PASSWORD.finditer(text):
             found.append((*match.span("secret"), 0.9, "password in URL"))
@@ -198,9 +234,13 @@ def _generic(text: str) -> list[Found]:
         if value is None:
             continue
         secret = value["secret"].rstrip(".,;)")  # the end of the sentence, not of the value
+        start = value.start("secret")
+        if value["bare"] is not None:
+            if _bare_value_ok(secret):
+                found.append((start, start + len(secret), 0.85, f"{key.group(0)} + value"))
+            continue
         password = key.group(0) in _PASSWORD_KEYS
         if looks_random(secret) or (password and _password_like(secret)):
-            start = value.start("secret")
             found.append((start, start + len(secret), 0.9, f"{key.group(0)} assignment"))
     return found
 

@@ -12,7 +12,9 @@ number its own label.
 
 Scores: ``CHECKED`` (1.0) when a check digit validates; ``LABELLED`` (0.85) for numbers that
 have no check digit (printed ID card and passport numbers, Steuernummern) and are only
-emitted next to a label. Nothing is emitted when a check digit fails.
+emitted next to a label; ``UNLABELLED`` (0.6, above the analyzer's 0.5) for a
+Krankenversichertennummer whose check digit holds but which nothing names, because one in ten
+strings of its shape passes. Nothing is emitted when a check digit fails.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from policies.recognizers import checksums
 
 CHECKED = 1.0
 LABELLED = 0.85
+UNLABELLED = 0.6
 WINDOW = 50  # characters searched for a label on each side of a candidate
 NEGATIVE_REACH = 25  # a look-alike's label ("Bestellnummer") vetoes only this close
 AFTER_PENALTY = 10  # a label after the number counts as this much farther than one before
@@ -122,7 +125,9 @@ class IdRecognizer(EntityRecognizer):
             verdict.entity, start, end, verdict.score, recognition_metadata=metadata
         )
 
-    def nearest_label(self, text: str, start: int, end: int) -> str | None:
+    def nearest_label(
+        self, text: str, start: int, end: int, vocabulary: re.Pattern[str] | None = None
+    ) -> str | None:
         """The meaning of the label closest to ``text[start:end]``, before or after it.
 
         German puts labels before the number ("Steuer-ID: ...") and sometimes after it
@@ -130,8 +135,10 @@ class IdRecognizer(EntityRecognizer):
         after counts as ``AFTER_PENALTY`` characters farther: in "Bestellnummer lautet 123,
         Steuer-ID folgt" the 123 is an order number. A label of a look-alike counts only within
         ``NEGATIVE_REACH``: it labels the number next to it, not one half a sentence away.
+        ``vocabulary`` replaces the class's ``LABELS`` for this call.
         """
-        if self.LABELS is None:
+        vocabulary = vocabulary or self.LABELS
+        if vocabulary is None:
             return None
         found: str | None = None
         distance = WINDOW + 1
@@ -139,11 +146,11 @@ class IdRecognizer(EntityRecognizer):
         while first > 0 and text[first - 1].isalnum() and start - first < 2 * WINDOW:
             first -= 1  # take in the whole word the window cuts: labels are matched from its start
         before = text[first:start].lower()
-        for m in self.LABELS.finditer(before):  # the last eligible match is the nearest
+        for m in vocabulary.finditer(before):  # the last eligible match is the nearest
             gap = len(before) - m.end()
             if m.lastgroup != NOT_AN_ID or gap <= NEGATIVE_REACH:
                 found, distance = m.lastgroup, gap
-        for m in self.LABELS.finditer(text[end : end + WINDOW].lower()):
+        for m in vocabulary.finditer(text[end : end + WINDOW].lower()):
             if m.start() + AFTER_PENALTY >= distance:
                 break
             if m.lastgroup != NOT_AN_ID or m.start() <= NEGATIVE_REACH:
@@ -238,17 +245,37 @@ class DePensionNumberRecognizer(IdRecognizer):
 
 # Shared by the two recognizers of letter-and-digits document numbers, which compete for the
 # same strings ("A123456780" is both shapes): the nearest label decides.
+# Health insurance words include the card ("Karte", "card": not "EC-Karte"; "Kreditkarte" does
+# not start a word) and the fund ("Kasse": not "Kassenzeichen", a payment reference).
+_HEALTH_WORDS = (
+    r"kranken|versicherten|versichert|versicherungs-?(?:nummer|nr|karte)|kv-?nr|kvnr|egk\b"
+    r"|gesundheitskarte|elektronische gesundheitskarte|(?<!-)karte\b|(?:ersatz)?kasse\b"
+    r"|health (?:insurance|card)|insurance (?:no|number|id|card)|insured|insurer|aok\b|barmer"
+    r"|dak\b|techniker|tk\b|ikk\b|bkk\b|hkk\b"
+)
+# Look-alikes of the letter-and-digits shape: invoice, contract, policy and case references.
+_DOCUMENT_NEGATIVE_WORDS = (
+    NEGATIVE_WORDS + r"|rechnung\b|vertrag|contract|polic(?:e|y)|referenz|reference|case\b"
+)
+_PASSPORT_WORDS = r"(?:reise|kinder|kinderreise)?pass(?:es|nummer|[- ]?nr)?\b|pässe|passport"
+_ID_CARD_WORDS = (
+    r"personalausweis|ausweis|perso\b|id[- ]?(?:card|karte)|identity (?:card|document)"
+    r"|national id|identitätskarte|npa\b|document (?:no|number)|dokumenten-?nummer"
+)
 _DOCUMENT_LABELS = labels(
     {
-        e.DE_HEALTH_INSURANCE_NUMBER: r"kranken|versicherten|versicherungs-?(?:nummer|nr)"
-        r"|kv-?nr|kvnr|egk\b|gesundheitskarte|elektronische gesundheitskarte|health insurance"
-        r"|insurance (?:no|number|id)|insured|aok\b|barmer|dak\b|techniker|tk\b|ikk\b|bkk\b"
-        r"|hkk\b",
-        e.DE_PASSPORT: r"(?:reise|kinder|kinderreise)?pass(?:es|nummer|[- ]?nr)?\b|pässe|passport",
-        e.DE_ID_CARD: r"personalausweis|ausweis|perso\b|id[- ]?(?:card|karte)"
-        r"|identity (?:card|document)|national id|identitätskarte|npa\b|document (?:no|number)"
-        r"|dokumenten-?nummer",
-        NOT_AN_ID: NEGATIVE_WORDS,
+        e.DE_HEALTH_INSURANCE_NUMBER: _HEALTH_WORDS,
+        e.DE_PASSPORT: _PASSPORT_WORDS,
+        e.DE_ID_CARD: _ID_CARD_WORDS,
+        NOT_AN_ID: _DOCUMENT_NEGATIVE_WORDS,
+    }
+)
+# For a string that cannot be a health insurance number: its words do not count there.
+_ID_DOCUMENT_LABELS = labels(
+    {
+        e.DE_PASSPORT: _PASSPORT_WORDS,
+        e.DE_ID_CARD: _ID_CARD_WORDS,
+        NOT_AN_ID: _DOCUMENT_NEGATIVE_WORDS,
     }
 )
 
@@ -256,8 +283,14 @@ _DOCUMENT_LABELS = labels(
 class DeHealthInsuranceNumberRecognizer(IdRecognizer):
     """Krankenversichertennummer: a letter and 9 digits, the last a check digit.
 
-    One in ten strings of this common shape (ticket and customer numbers) passes the check,
-    so a label is required ("Versichertennummer", "Krankenkasse", "eGK", "health insurance").
+    Next to a health insurance word ("Versichertennummer", "Krankenkasse", "Karte", "eGK",
+    "health insurance") the score is ``CHECKED``. Unnamed numbers are common too ("the card
+    says ..., the letter says ..."), but one in ten strings of this shape (ticket, invoice,
+    customer numbers) passes the check, so an unnamed one scores ``UNLABELLED``: enough for
+    the default threshold, below a policy that only wants certain findings. It must then be
+    written as printed (capital letter, no space, not glued to a longer code: "a 123456789"
+    is English), and any other label vetoes it: a look-alike's ("Rechnung", "Ticket") or an ID
+    document's, which leaves the string to ``DeIdDocumentRecognizer``.
     """
 
     ENTITIES = (e.DE_HEALTH_INSURANCE_NUMBER,)
@@ -268,12 +301,26 @@ class DeHealthInsuranceNumberRecognizer(IdRecognizer):
         if not checksums.health_insurance_number_valid(match.group()):
             return None
         label = self.nearest_label(text, match.start(), match.end())
-        if label != e.DE_HEALTH_INSURANCE_NUMBER:
-            return None
-        return Verdict(e.DE_HEALTH_INSURANCE_NUMBER, CHECKED)
+        if label == e.DE_HEALTH_INSURANCE_NUMBER:
+            return Verdict(e.DE_HEALTH_INSURANCE_NUMBER, CHECKED)
+        if label is None and _as_printed(text, match):
+            return Verdict(e.DE_HEALTH_INSURANCE_NUMBER, UNLABELLED)
+        return None
+
+
+_OPENERS = frozenset("([{\"':\u201e\u201c\u201a\u2018\u00ab\u00bb")  # brackets, quotes, colon
+
+
+def _as_printed(text: str, match: re.Match[str]) -> bool:
+    """A capital letter and 9 digits, on their own: not "a 123456789", "DE-A123456789"."""
+    number, start = match.group(), match.start()
+    if not (number[0].isupper() and number[1].isdigit()):
+        return False
+    return start == 0 or text[start - 1].isspace() or text[start - 1] in _OPENERS
 
 
 _PASSPORT_SERIES = frozenset("CFGHJK")
+_HEALTH_SHAPE = re.compile(r"[A-Z]\d{9}")
 
 
 class DeIdDocumentRecognizer(IdRecognizer):
@@ -282,11 +329,15 @@ class DeIdDocumentRecognizer(IdRecognizer):
 
     The printed number has no check digit, so it is emitted only next to a label, which also
     names the document. The machine-readable form adds the ICAO 7-3-1 check digit
-    ("L01X00T471") and is emitted without a label; then the series letter names the document
+    ("L01X00T471") and is emitted without a label (at ``UNLABELLED``, since one string in ten
+    of the shape passes the check); then the series letter names the document
     (passports C, F, G, H, J, K as the specimen "C01X00T47"; ID cards L to Z). The check
-    passes one in ten strings of the shape: the labels of look-alikes (order, ticket,
-    health insurance numbers) still veto it. A printed number that is also a valid Spanish
-    NIE is left to ``SpanishNieRecognizer``.
+    passes one in ten strings of the shape: the labels of look-alikes (order, ticket numbers)
+    still veto it, and so does a health insurance label when the string has the shape of a
+    Krankenversichertennummer (letter and 9 digits). An unnamed letter and 9 digits valid
+    both ways is left to ``DeHealthInsuranceNumberRecognizer``: every
+    Krankenversichertennummer has that shape, few document numbers do. A printed number that
+    is also a valid Spanish NIE is left to ``SpanishNieRecognizer``.
     """
 
     ENTITIES = (e.DE_ID_CARD, e.DE_PASSPORT)
@@ -302,13 +353,30 @@ class DeIdDocumentRecognizer(IdRecognizer):
         if not any(c.isdigit() for c in number):
             return None  # a word of consonants, not a number
         label = self.nearest_label(text, match.start(), match.end())
-        if label in (NOT_AN_ID, e.DE_HEALTH_INSURANCE_NUMBER):
+        if label == NOT_AN_ID:
             return None
+        if label == e.DE_HEALTH_INSURANCE_NUMBER:
+            if _HEALTH_SHAPE.fullmatch(number):
+                return None  # a health insurance number, or one mistyped
+            # "Karte" or "Kasse" next to "L01X00T47" says nothing of its kind: a farther
+            # document label may.
+            label = self.nearest_label(text, match.start(), match.end(), _ID_DOCUMENT_LABELS)
+            if label == NOT_AN_ID:
+                return None
         if len(number) == 10:
             if not checksums.mrz_document_number_valid(number):
                 return None
+            if (
+                label is None
+                and _as_printed(text, match)
+                and checksums.health_insurance_number_valid(number)
+            ):
+                return None
             if label is None:
-                label = e.DE_PASSPORT if number[0] in _PASSPORT_SERIES else e.DE_ID_CARD
+                # One string in ten of the shape passes the check: unnamed, it scores like an
+                # unnamed Krankenversichertennummer, enough to act on, below a named one.
+                named = e.DE_PASSPORT if number[0] in _PASSPORT_SERIES else e.DE_ID_CARD
+                return Verdict(named, UNLABELLED)
             return Verdict(label, CHECKED)
         if label is None or nie.is_valid(number):
             return None  # unlabelled, or a Spanish NIE ("X1234567L"), whose check letter holds

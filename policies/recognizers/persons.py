@@ -4,11 +4,15 @@ Every German noun is capitalised, so a capitalised word is a name only with evid
     after a salutation or title   "Frau Dr. Schneider", "Herrn Jan Schmidt", "Mr. Smith"
     after a listed first name     "Maria Kowalski", "Thomas Meier" (data/first_names.txt)
     in a name context             "mein Name ist ...", "Name: ...", "my name is ..."
-    in a signature                "Mit freundlichen Grüßen\\nAnna Becker"
+    in a signature                "Mit freundlichen Grüßen\\nAnna Becker", "Cheers, Anna"
     as "Surname, First name"      "Müller, Thomas" (both listed)
-The span covers the name, never the title. Words of data/person_stopwords.txt (nouns that
-follow names in everyday sentences: "Ich gebe Anna Bescheid") and words with noun suffixes
-(-ung, -heit, ...) never count as a surname unless data/surnames.txt lists them.
+    after a relation              "mein Mann Chinedu Demir", "my wife Amira O'Connor"
+    before a birth date           "Giorgos Schäfer, geboren am ...", "..., born 3 May 1960"
+The span covers the name, never the title nor a possessive "'s". Particles join a name
+("von der Leyen", "van den Berg"), but an article never begins one ("Herr der Lage").
+Words of data/person_stopwords.txt (nouns that follow names in everyday sentences: "Ich
+gebe Anna Bescheid") and words with noun suffixes (-ung, -heit, ...) never count as a
+surname unless data/surnames.txt lists them.
 """
 
 from __future__ import annotations
@@ -34,11 +38,15 @@ ROLE = 0.75  # "Bürgermeister Reiter"
 SIGNATURE = 0.8
 SIGNATURE_UNLISTED = 0.6
 REVERSED = 0.8  # "Müller, Thomas"
+RELATED = 0.8  # "mein Mann Chinedu Demir", "my wife Amira Rossi"
+RELATED_UNLISTED = 0.7  # "my son Chinedu", two unlisted words "meine Tochter Ngozi Okafor"
+BORN = 0.8  # "Giorgos Schäfer, geboren am ...", "..., born 3 April 1964"
 
 _UPPER = "A-ZÄÖÜÀÁÂÃÅÇÈÉÊËÌÍÎÏÑÒÓÔÕØÙÚÛÝĆČĐŁŃŚŠŞŹŻŽĞİ"
 _PART = rf"[{_UPPER}](?:[^\W\d_]|['\u2019](?=[{_UPPER}]))+"
 # A capitalised name word, hyphenated parts allowed ("Anna-Lena", "Al-Hassan", "O'Brien").
-_NAME = re.compile(rf"(?<![\w'\u2019-]){_PART}(?:-{_PART})*(?![\w'\u2019]|-\w)")
+# A possessive "'s" may follow ("Anna Weber's car"), no other apostrophe or letter.
+_NAME = re.compile(rf"(?<![\w'\u2019-]){_PART}(?:-{_PART})*(?!\w|-\w|['\u2019](?!s\b)\w)")
 # Name particles: "von der Leyen", "van Dijk", "bin Salman".
 _PARTICLES = frozenset(
     {
@@ -46,13 +54,16 @@ _PARTICLES = frozenset(
         "dos", "du", "la", "le", "ten", "ter", "bin", "ibn", "al", "el", "af", "av",
     }
 )  # fmt: skip
+# Articles ("der", "den", "la", "le") continue a particle but never begin one: "Herr der
+# Lage" and "Herr des Hauses" are idioms, "Herr von der Leyen" a name.
+_LEADING_PARTICLES = _PARTICLES - {"der", "den", "la", "le"}
 _PARTICLE = re.compile(r"[a-z]{2,5}(?=[ \u00a0])")
 _GAP = re.compile(r"[ \u00a0]+")  # between the words of one name: spaces, no line break
 # Salutations and titles, found with str.find (cheaper than a regex scan of the whole text);
 # a whitespace must follow.
 _SALUTATIONS = (
     "Herr", "Herrn", "Frau", "Fräulein", "Hr.", "Fr.", "Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.",
-    "Miss", "Mx.", "Sir", "Madame", "Monsieur", "Dr.", "Prof.", "Dres.",
+    "Miss", "Mx", "Mx.", "Sir", "Madame", "Monsieur", "Dr", "Dr.", "Prof", "Prof.", "Dres.",
 )  # fmt: skip
 _ACADEMIC = re.compile(
     r"\s+(?:Dr\.|Prof\.|PD|med\.|dent\.|vet\.|rer\.|nat\.|pol\.|phil\.|jur\.|oec\.|habil\."
@@ -78,14 +89,52 @@ _AFTER_LABEL = re.compile(r"[ \t]*[\"']?")
 _CLOSINGS = (
     "Grüßen", "Grüße", "Gruß", "Grüssen", "Grüsse", "Gruss", "Regards", "regards", "MfG", "LG",
     "VG", "Cheers", "Wishes", "wishes", "Sincerely", "sincerely", "Faithfully", "faithfully",
+    "Thanks", "thanks", "Thank you", "thank you", "Danke", "danke", "Dank", "Tschüss", "Ciao",
 )  # fmt: skip
+# The name follows on the next line(s), or after a comma on the same line when it ends the
+# line ("Cheers, Rajesh van den Berg").
 _AFTER_CLOSING = re.compile(
-    r"[ \t]*[,!.]?[ \t]*(?:\r?\n[ \t]*){1,2}"
+    r"(?:[ \t]*[,!.]?[ \t]*(?:\r?\n[ \t]*){1,2}|,[ \t]+)"
     r"(?:(?:i\.\s?A\.|i\.\s?V\.|Ihr|Ihre|Dein|Deine|Euer|Eure)[ \t]+)?"
 )
 # Capitalised words for the first-name scan; _NAME re-matches the few that are listed.
 _CAPITALISED = re.compile(rf"[{_UPPER}][^\W\d_]+-?")
 _LINE_END = re.compile(r"[ \t]*(?:,[^\n]*)?(?:\r?\n|$)")
+# Kin and other relations: a possessive, at most one word ("late", "neuer", "Ex-"), the
+# relation, then the name ("mein Mann Chinedu Demir", "for our new colleague Lan Nguyen").
+# Not "Partner", "Mieter", "client", "landlord": they are as often companies.
+_RELATIONS = (
+    "Mann", "Ehemann", "Ehefrau", "Gatte", "Gattin", "Sohn", "Tochter", "Mutter", "Vater",
+    "Bruder", "Schwester", "Oma", "Opa", "Großmutter", "Großvater", "Enkel", "Enkelin",
+    "Enkelsohn", "Enkeltochter", "Onkel", "Tante", "Neffe", "Nichte", "Cousin", "Cousine",
+    "Partnerin", "Lebenspartner", "Lebenspartnerin", "Lebensgefährte",
+    "Lebensgefährtin", "Verlobte", "Verlobter", "Freund", "Freundin", "Schwiegermutter",
+    "Schwiegervater", "Schwiegersohn", "Schwiegertochter", "Schwager", "Schwägerin", "Stiefsohn",
+    "Stieftochter", "Stiefvater", "Stiefmutter", "Kind", "Enkelkind", "Kollege", "Kollegin",
+    "Nachbar", "Nachbarin", "Mitbewohner", "Mitbewohnerin", "Betreuerin", "husband", "wife",
+    "son", "daughter", "mother", "father", "mum", "mom", "dad", "brother", "sister",
+    "grandmother", "grandfather", "grandma", "grandpa", "grandson", "granddaughter", "uncle",
+    "aunt", "nephew", "niece", "cousin", "fiancé", "fiancée", "fiance", "fiancee", "friend",
+    "boyfriend", "girlfriend", "child", "stepson", "stepdaughter", "stepfather", "stepmother",
+    "colleague", "neighbour", "neighbor", "flatmate", "roommate", "carer",
+)  # fmt: skip
+# One regex scan costs less than a str.find per relation word.
+_RELATION = re.compile(rf"(?<!\w)(?:{'|'.join(sorted(_RELATIONS, key=len, reverse=True))})(?!\w)")
+_ENGLISH_POSSESSIVES = frozenset({"my", "our", "your", "his", "her", "their"})
+_POSSESSIVES = _ENGLISH_POSSESSIVES | frozenset(
+    stem + ending
+    for stem in ("mein", "unser", "dein", "euer", "eur", "ihr", "sein")
+    for ending in ("", "e", "em", "en", "er", "es")
+)
+_AFTER_RELATION = re.compile(r"[ \t]*,?[ \t]+")
+# A name before ", geboren" / "(geb." / ", born": up to four words and particles, then the
+# separator ("Giorgos Schäfer, geboren am"). "in Berlin geboren" has no separator.
+_NAME_WORD = rf"(?<![\w'\u2019-]){_PART}(?:-{_PART})*"
+_NAME_BEFORE = re.compile(
+    rf"((?:{_NAME_WORD}[ \t]+(?:(?:{'|'.join(sorted(_PARTICLES))})[ \t]+){{0,2}}){{0,3}}"
+    rf"{_NAME_WORD})[ \t]*(?:,|\()[ \t]*\Z"
+)
+_BIRTH = ("geboren", "geb.", "born", "née", "geborene")
 _NOUN_SUFFIXES = (
     "ung", "heit", "keit", "schaft", "tion", "tät", "nis", "ismus", "ment", "chen", "lein",
     "tum", "erei", "amt", "team", "service", "kasse", "werke", "zentrum", "center", "gmbh",
@@ -174,20 +223,24 @@ def _is_noun(word: str) -> bool:
     return (low in name_lists().stopwords or low.endswith(_NOUN_SUFFIXES)) and not is_surname(word)
 
 
-def _next_word(text: str, pos: int) -> tuple[int, int] | None:
-    """The next name word after a gap, skipping particles ("von der"); None if there is none."""
+def _next_word(text: str, pos: int, *, particle: bool = False) -> tuple[int, int] | None:
+    """The next name word after a gap, skipping particles ("von der"); None if there is none.
+
+    ``particle``: a particle stands right before ``pos`` ("von| der Leyen"), so an article
+    may continue it.
+    """
     gap = _GAP.match(text, pos)
     if gap is None:
         return None
     pos = gap.end()
-    for _ in range(3):
+    for i in range(3):
         match = _NAME.match(text, pos)
         if match:
             return match.span()
-        particle = _PARTICLE.match(text, pos)
-        if particle is None or particle.group(0) not in _PARTICLES:
+        found = _PARTICLE.match(text, pos)
+        if found is None or found[0] not in (_PARTICLES if i or particle else _LEADING_PARTICLES):
             return None
-        gap = _GAP.match(text, particle.end())
+        gap = _GAP.match(text, found.end())
         if gap is None:
             return None
         pos = gap.end()
@@ -226,7 +279,14 @@ class PersonNameRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         if PERSON not in entities:
             return []
-        spans = [*_titled(text), *_listed(text), *_in_context(text), *_signed(text)]
+        spans = [
+            *_titled(text),
+            *_listed(text),
+            *_in_context(text),
+            *_signed(text),
+            *_related(text),
+            *_born(text),
+        ]
         return [
             RecognizerResult(
                 entity_type=PERSON,
@@ -266,7 +326,8 @@ def _titled(text: str) -> list[Found]:
         if word and word.group(0) in name_lists().roles:  # "Frau Ministerin Schulze"
             span = _next_word(text, word.end())
         elif word is None and (particle := _PARTICLE.match(text, begin)):  # "Herr von Bülow"
-            nxt = _next_word(text, particle.end()) if particle[0] in _PARTICLES else None
+            leading = particle[0] in _LEADING_PARTICLES
+            nxt = _next_word(text, particle.end(), particle=True) if leading else None
             span = (begin, nxt[1]) if nxt else None
         if span is None or _is_noun(text[span[0] : span[1]].rsplit(" ", 1)[-1]):
             continue
@@ -336,6 +397,70 @@ def _in_context(text: str) -> list[Found]:
             continue
         end = _extend(text, *word.span(), first=True)
         found.append((word.start(), end, CONTEXT, "name context"))
+    return found
+
+
+def _related(text: str) -> list[Found]:
+    """Names after a possessive and a relation: "mein Mann Chinedu Demir", "my wife Amira".
+
+    A listed first name or surname is enough; otherwise two name words, or in English
+    (where only names are capitalised mid-sentence) one.
+    """
+    found: list[Found] = []
+    for relation in _RELATION.finditer(text):
+        r_start, r_end = relation.span()
+        lead = _possessive(text, r_start)
+        gap = _AFTER_RELATION.match(text, r_end)
+        word = _NAME.match(text, gap.end()) if lead and gap else None
+        if word is None or _is_noun(word.group(0)):
+            continue
+        token, lists = word.group(0), name_lists()
+        nxt = _next_word(text, word.end())
+        second = text[nxt[0] : nxt[1]] if nxt else ""
+        if _in(token, lists.first) or (second and is_surname(second)):
+            end, score = _extend(text, *word.span(), first=True), RELATED
+        elif second and not _is_noun(second):
+            end, score = _extend(text, *word.span(), first=True), RELATED_UNLISTED
+        elif not second and lead in _ENGLISH_POSSESSIVES:
+            end, score = word.end(), RELATED_UNLISTED
+        else:
+            continue
+        found.append((word.start(), end, score, f"after '{text[r_start:r_end]}'"))
+    return found
+
+
+def _possessive(text: str, pos: int) -> str:
+    """The possessive (lower case) before a relation at pos, at most one word between
+    ("mein verstorbener Mann", "my late husband", "mein Ex-Mann"); "" if there is none."""
+    if text.startswith(("Ex-", "ex-"), pos - 3):
+        pos -= 3
+    elif not text[pos - 1 : pos].isspace():
+        return ""
+    words = text[max(0, pos - 40) : pos].split()[-2:]
+    for i, word in enumerate(reversed(words)):
+        if word.lower() in _POSSESSIVES:
+            return word.lower()
+        if i or not word[:1].islower():  # the word between is an adjective
+            break
+    return ""
+
+
+def _born(text: str) -> list[Found]:
+    """Names before a birth date or birth name: "Giorgos Schäfer, geboren am", "(geb.".
+
+    One of the words must be a listed first name or surname ("Neue Anschrift, geboren" is
+    no name).
+    """
+    found: list[Found] = []
+    for b_start, _ in _occurrences(text, _BIRTH):
+        match = _NAME_BEFORE.search(text, max(0, b_start - 80), b_start)
+        if match is None:
+            continue
+        words = list(_NAME.finditer(text, match.start(1), match.end(1)))
+        while words and (_is_noun(words[0][0]) or words[0][0] in name_lists().roles):
+            words.pop(0)  # "Unser Sohn Rajesh Smith": the name begins after the nouns
+        if any(is_first_name(w[0]) or is_surname(w[0]) for w in words):
+            found.append((words[0].start(), match.end(1), BORN, "before a birth date"))
     return found
 
 

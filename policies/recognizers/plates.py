@@ -36,11 +36,13 @@ _PLATE = re.compile(
 # Regulations ("EU-VO 2016/679", "EG-VO 1234") share the plate's written form.
 _NOT_PLATES = frozenset({"EU-VO", "EG-VO", "EWG-VO", "EU-RL", "EG-RL"})
 # Words that put a plate in context; substrings, so compounds count ("Dienstfahrzeug",
-# "Kfz-Kennzeichen", "Wunschkennzeichen").
+# "Kfz-Kennzeichen", "Wunschkennzeichen"). English ones are whole words where a substring
+# would be another word ("plateau", "scar"); "plate" covers "licence plate",
+# "number plate", "my plate is".
 _VEHICLE_WORDS = re.compile(
     r"(?i)kennzeichen|nummernschild|fahrzeug|kfz|pkw|lkw|zulassung|motorrad|\bautos?\b"
     r"|wagen\b|parkausweis|geblitzt|strafzettel|knöllchen|abgeschleppt|falschpark"
-    r"|licen[cs]e plate|number plate|plate number|registration|vehicle|\bcars?\b|parking"
+    r"|\bplates?\b|registration|vehicle|\bcars?\b|parking|motorbike|motorcycle"
 )
 
 

@@ -126,6 +126,42 @@ def test_a_merely_possible_number_needs_a_phone_word_nearby() -> None:
     assert scores(PHONE, "Tel. 0123 456789", e.PHONE_NUMBER) == [pytest.approx(contact.WEAK)]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Case 7496-3962, line +39 06 8082 5925.", "+39 06 8082 5925"),
+        ("Vorgangsnummer VG-778346, Anschluss 0221 4823432", "0221 4823432"),
+        ("Kundennummer 4711 und 0171 2345678", "0171 2345678"),
+        ("Ticket 2024-117853; Rückfragen 030 12345678", "030 12345678"),
+    ],
+)
+def test_a_look_alike_label_names_only_the_number_after_it(text: str, expected: str) -> None:
+    assert spans(PHONE, text, e.PHONE_NUMBER) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vertrag 0171234567",
+        "Kunden-Nr. 12345 / 0171 2345678",  # maybe one number: the label still holds
+        "Case number: 0221 4823432",  # "number" belongs to the label, it is no phone word
+        "Order No. 0171 2345678",
+    ],
+)
+def test_a_look_alike_label_still_vetoes_the_number_it_names(text: str) -> None:
+    assert spans(PHONE, text, e.PHONE_NUMBER) == []
+
+
+def test_a_phone_word_that_labels_the_next_number_is_no_context() -> None:
+    # 03240668847 is a possible German number, not a valid one: it needs a phone word.
+    assert (
+        spans(PHONE, "Confirmed: 03240668847. Pension insurance number 4211", e.PHONE_NUMBER) == []
+    )
+    assert spans(PHONE, "03240668847 is my number.", e.PHONE_NUMBER) == ["03240668847"]
+    text = "Alt 0324 0668847, neue Nummer: 0171 2345678"
+    assert spans(PHONE, text, e.PHONE_NUMBER) == ["0171 2345678"]
+
+
 _AREAS = ["30", "40", "89", "221", "69", "711", "211", "341", "511", "911", "6221", "7531"]
 _MOBILE = ["151", "152", "157", "160", "162", "170", "171", "172", "176", "177", "178", "179"]
 _STYLES = [

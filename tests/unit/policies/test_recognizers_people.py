@@ -46,8 +46,8 @@ def test_recognizers_are_fresh_german_instances() -> None:
 
 def test_name_lists_are_packaged_and_large_enough() -> None:
     lists = persons.name_lists()
-    assert len(lists.first) >= 600
-    assert len(lists.surnames) >= 400
+    assert len(lists.first) >= 2000
+    assert len(lists.surnames) >= 1500
     assert {"Mehmet", "Agnieszka", "Sergej", "Fatima", "Giuseppe", "Emma"} <= lists.first
     assert {"Müller", "Y\u0131lmaz", "Kowalski", "Ivanov", "Rossi", "Nguyen"} <= lists.surnames
     assert "August" in lists.ambiguous
@@ -152,6 +152,78 @@ def test_scores_rank_the_evidence() -> None:
     assert persons.LISTED > persons.TITLED > persons.FIRST_NAME >= 0.5
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mein Mann Chinedu Demir ist verstorben.", ["Chinedu Demir"]),
+        ("Meine Tochter Ngozi Okafor (Versichertennummer folgt)", ["Ngozi Okafor"]),
+        ("Unser Sohn Rajesh Smith fährt den Wagen.", ["Rajesh Smith"]),
+        ("My husband Giorgos von Weizsäcker passed away.", ["Giorgos von Weizsäcker"]),
+        ("My wife Amira O'Connor was insured in Spain.", ["Amira O'Connor"]),
+        ("For our new colleague Lan Nguyen please create an account.", ["Lan Nguyen"]),
+        ("Mein verstorbener Mann Klaus hat das Konto eröffnet.", ["Klaus"]),
+        ("Mein Ex-Mann Tobias Quast zahlt keinen Unterhalt.", ["Tobias Quast"]),
+        # unlisted names: two name words, or one in English (capitalised mid-sentence)
+        ("Meine Tochter Adaora Nwankwo (Versichertennummer folgt)", ["Adaora Nwankwo"]),
+        ("My son Oghenekaro has measles.", ["Oghenekaro"]),
+        ("meiner Tochter Nachhilfe geben", []),  # German: a noun, not a name
+        ("Mein Mann Bescheid sagen", []),
+        ("our new colleague Data Protection Officer", []),
+        ("Our partner Deutsche Telekom installs the line.", []),  # not a relation here
+    ],
+)
+def test_names_after_relations(text: str, expected: list[str]) -> None:
+    assert spans(PERSON, text, e.PERSON) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("My husband Oleksandr Kowalski's tax ID is wrong.", ["Oleksandr Kowalski"]),
+        ("For our son Hans-Peter Neumann's passport", ["Hans-Peter Neumann"]),
+        ("Could you check it, Dr Öztürk?", ["Öztürk"]),
+        ("Regards,\nDr Schulze-Wegener\nMobile: 0175 1234567", ["Schulze-Wegener"]),
+        ("Prof Weber will sign it.", ["Weber"]),
+        ("Thanks,\nDmitri", ["Dmitri"]),
+        ("Thank you\nAnna Becker", ["Anna Becker"]),
+        ("Please revoke it. Cheers, Rajesh van den Berg", ["Rajesh van den Berg"]),
+        ("Beste Grüße\nKwame", ["Kwame"]),
+        ("Registration: Giorgos Schäfer, born 01/04/1988", ["Giorgos Schäfer"]),
+        ("Anmeldung: Olena Kovalenko, geboren am 3. Mai 1990", ["Olena Kovalenko"]),
+        ("Unser Sohn Tomasz Wieczorek (geb. 2015)", ["Tomasz Wieczorek"]),
+        ("Sehr geehrter Herr von der Leyen,", ["von der Leyen"]),
+    ],
+)
+def test_possessives_titles_closings_and_birth_dates(text: str, expected: list[str]) -> None:
+    assert spans(PERSON, text, e.PERSON) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ich bin mit den Schulden nicht mehr Herr der Lage.",
+        "Er ist der Herr des Hauses.",
+        "Der Herr an der Hotline sagte, die Störung sei behoben.",
+        "Ich wurde in Berlin geboren.",
+        "Neue Anschrift, geboren am 3. Mai 1990",  # no listed name before "geboren"
+        "Thanks, Mark it as paid.",
+        "Grant me a discount, please!",
+        "Danke für Ihre Hilfe.",
+        "LAN Kabel und WLAN-Router",
+    ],
+)
+def test_no_person_in_idioms_and_look_alikes(text: str) -> None:
+    assert spans(PERSON, text, e.PERSON) == []
+
+
+def test_name_lists_cover_the_origins_met_in_german_offices() -> None:
+    lists = persons.name_lists()
+    assert {"Kwame", "Dmytro", "Thiago", "Oluwaseun", "Nikolaos"} <= lists.first
+    assert {"Papadopoulou", "Gonçalves", "Nowak", "Yilmaz"} <= lists.surnames
+    assert {"Long", "Mai"} <= lists.ambiguous  # also everyday words
+    assert not lists.first & lists.ambiguous
+
+
 # --- licence plates ------------------------------------------------------------------------
 
 
@@ -167,6 +239,10 @@ def test_scores_rank_the_evidence() -> None:
         ("amtliches Kennzeichen S-AB1234", "S-AB1234", plates.HYPHEN_KNOWN),
         ("Parkausweis für den Pkw XQ-AB 12", "XQ-AB 12", plates.CONTEXT_UNKNOWN),
         ("The vehicle with licence plate K AB 123 was towed.", "K AB 123", plates.CONTEXT_KNOWN),
+        ("My own plate is D SH 5467H, policy 17.", "D SH 5467H", plates.CONTEXT_KNOWN),
+        ("Plate DD NN 425.", "DD NN 425", plates.CONTEXT_KNOWN),
+        ("Our car, TÜ U 8999, was towed.", "TÜ U 8999", plates.CONTEXT_KNOWN),
+        ("Registration MD TE 6542E", "MD TE 6542E", plates.CONTEXT_KNOWN),
     ],
 )
 def test_plates(text: str, expected: str, score: float) -> None:
@@ -189,6 +265,7 @@ def test_plates(text: str, expected: str, score: float) -> None:
         "Kennzeichen M-ABC 1234 hat drei Buchstaben",
         "Fahrzeug B-AB 12345 hat zu viele Ziffern",
         "Kfz M-AB 0123 mit führender Null",
+        "A plateau at D SH 5467 metres",  # "plate" only as a word
     ],
 )
 def test_no_plate_in_prose_or_malformed_plates(text: str) -> None:

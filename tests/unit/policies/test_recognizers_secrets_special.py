@@ -144,6 +144,62 @@ def test_entropy_and_randomness_checks() -> None:
     assert not credentials.looks_random("Ab1Ab1Ab1Ab1Ab1Ab1")  # too repetitive
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Unser API-Key glpat-Xy12abCD34efGH56ijKL ist in einem Repo gelandet.",
+            "glpat-Xy12abCD34efGH56ijKL",
+        ),
+        ("Runner: glrt-t1_Ab3dEf6hIj9kLmN0pQrS.", "glrt-t1_Ab3dEf6hIj9kLmN0pQrS"),
+        ("Deploy gldt-Ab3dEf6hIj9kLmN0pQrStUv", "gldt-Ab3dEf6hIj9kLmN0pQrStUv"),
+    ],
+)
+def test_gitlab_tokens(text: str, expected: str) -> None:
+    results = SECRET.analyze(text, [e.SECRET], None)
+    assert [(text[r.start : r.end], r.score) for r in results] == [(expected, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "The API key 9f8e7d6c5b4a39281706f5e4d3c2b1a0 hits the rate limit.",
+            "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ),
+        (
+            "Der API-Schlüssel 9F8E7D6C5B4A39281706F5E4D3C2B1A0 geht nicht mehr.",
+            "9F8E7D6C5B4A39281706F5E4D3C2B1A0",
+        ),
+        ("Mein Token Zx9Qw8Er7Ty6Ui5Op4As, bitte sperren", "Zx9Qw8Er7Ty6Ui5Op4As"),
+        ("access key 9f8e7d6c5b4a39281706f5e4d3c2b1a0.", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+    ],
+)
+def test_a_random_value_right_after_a_key_word(text: str, expected: str) -> None:
+    results = SECRET.analyze(text, [e.SECRET], None)
+    assert [(text[r.start : r.end], r.score) for r in results] == [(expected, 0.85)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The API key rotation is planned for Monday.",
+        "Token abgelaufen, bitte neu anmelden.",
+        "Der Schlüssel 12 liegt beim Hausmeister.",
+        "Gemeindeschlüssel 09162000 (München)",
+        "Schlüssel DieserSchlüsselIstLang",  # letters only: a word, not a key
+        "Der Token ist abgelaufen.",
+    ],
+)
+def test_no_secret_after_a_key_word_without_a_random_value(text: str) -> None:
+    assert spans(SECRET, text, [e.SECRET]) == []
+
+
+def test_a_bearer_token_ends_before_the_full_stop() -> None:
+    text = "Authorization: Bearer abcDEF123456ghiJKL789."
+    assert spans(SECRET, text, [e.SECRET]) == ["abcDEF123456ghiJKL789"]
+
+
 # --- special categories --------------------------------------------------------------------
 
 
@@ -165,9 +221,9 @@ def test_entropy_and_randomness_checks() -> None:
             "Ich bin krankgeschrieben, die Arbeitsunfähigkeitsbescheinigung kommt per Post.",
             [(e.HEALTH, "krankgeschrieben"), (e.HEALTH, "Arbeitsunfähigkeitsbescheinigung")],
         ),
-        (
+        (  # "Therapie" is a topic word: the diagnoses state the fact
             "Wegen Burn-out und Depressionen in Therapie",
-            [(e.HEALTH, "Burn-out"), (e.HEALTH, "Depressionen"), (e.HEALTH, "Therapie")],
+            [(e.HEALTH, "Burn-out"), (e.HEALTH, "Depressionen")],
         ),
         (
             "Mein Sohn hat ADHS und eine Schwerbehinderung.",
@@ -193,11 +249,11 @@ def test_entropy_and_randomness_checks() -> None:
             [(e.POLITICAL_OPINION, "party member"), (e.POLITICAL_OPINION, "voted for Labour")],
         ),
         (
-            "Ich bin in der Gewerkschaft, ver.di-Mitglied und bei der IG Metall.",
+            "Ich bin in der Gewerkschaft, ver.di-Mitglied und Mitglied der IG Metall.",
             [
                 (e.TRADE_UNION, "Gewerkschaft"),
                 (e.TRADE_UNION, "ver.di-Mitglied"),
-                (e.TRADE_UNION, "IG Metall"),
+                (e.TRADE_UNION, "Mitglied der IG Metall"),
             ],
         ),
         ("He is a union member.", [(e.TRADE_UNION, "union member")]),
@@ -234,6 +290,158 @@ def test_special_category_words_and_phrases(text: str, expected: list[tuple[str,
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Meine Tochter hat Windpocken.", "Windpocken"),
+        ("In der Kita wurde Norovirus nachgewiesen.", "Norovirus"),
+        ("Bekomme ich wegen Ringelröteln ein Beschäftigungsverbot?", "Ringelröteln"),
+        ("My son has measles.", "measles"),
+        ("I was told I have high blood pressure.", "high blood pressure"),
+        ("She has rheumatoid arthritis.", "rheumatoid arthritis"),
+        ("My father had Parkinson's disease.", "Parkinson's disease"),
+        ("My mother has ovarian cancer.", "ovarian cancer"),
+        ("I am HIV positive.", "HIV positive"),
+        ("Ich habe Diabetes Typ 2.", "Diabetes Typ 2"),
+        ("I have type 1 diabetes.", "type 1 diabetes"),
+        ("Er hat Morbus Bechterew.", "Morbus Bechterew"),
+        ("Mein Vater hatte Chorea Huntington.", "Chorea Huntington"),
+        ("Wegen COPD brauche ich Sauerstoff.", "COPD"),
+        ("Ich habe einen Bandscheibenvorfall.", "Bandscheibenvorfall"),
+        ("I have a slipped disc.", "slipped disc"),
+        ("Seit der Infektion habe ich Long Covid.", "Long Covid"),
+        ("Mein Sohn hat das Down-Syndrom.", "Down-Syndrom"),
+        ("Ich nehme Sertralin.", "Sertralin"),
+        ("Ich bin seit Monaten in Therapie.", "Therapie"),  # a topic word alone counts
+        ("Attached is the physiotherapy invoice.", "physiotherapy"),
+        ("I am disabled and need step-free access.", "disabled"),
+        ("Vorerkrankungen: keine", "keine"),  # a form value, even "none", is health data
+    ],
+)
+def test_health_conditions_treatments_and_infections(text: str, expected: str) -> None:
+    assert spans(SPECIAL, text, [e.HEALTH]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the membership, vote or support words join the party or union
+        ("I am a member of the SPD.", [(e.POLITICAL_OPINION, "member of the SPD")]),
+        ("Ich war in der Türkei Mitglied der HDP.", [(e.POLITICAL_OPINION, "Mitglied der HDP")]),
+        ("Er ist Mitglied bei den Grünen.", [(e.POLITICAL_OPINION, "Mitglied bei den Grünen")]),
+        (
+            "Sie ist Mitglied der Freien Wähler.",
+            [(e.POLITICAL_OPINION, "Mitglied der Freien Wähler")],
+        ),
+        ("She is a Green Party member.", [(e.POLITICAL_OPINION, "Green Party member")]),
+        ("I voted Conservative last time.", [(e.POLITICAL_OPINION, "voted Conservative")]),
+        ("Ich habe die AfD gewählt.", [(e.POLITICAL_OPINION, "AfD gewählt")]),
+        ("Da ich Mitglied der EVG bin, ...", [(e.TRADE_UNION, "Mitglied der EVG")]),
+        ("As I am a member of Unite, ...", [(e.TRADE_UNION, "member of Unite")]),
+        ("I am a member of the GMB union.", [(e.TRADE_UNION, "member of the GMB union")]),
+        ("He is an IG Metall member.", [(e.TRADE_UNION, "IG Metall member")]),
+        ("Ich bin seit Jahren bei der IG Metall.", [(e.TRADE_UNION, "IG Metall")]),  # confirms
+        ("Mein Mann ist bei ver.di organisiert.", [(e.TRADE_UNION, "ver.di")]),
+        # a union word without membership is a topic word: it counts only alone
+        (
+            "Da ich Mitglied der GEW bin, begleitet mich ein Gewerkschaftssekretär.",
+            [(e.TRADE_UNION, "Mitglied der GEW")],
+        ),
+        (
+            "As a union member, a union representative comes with me.",
+            [(e.TRADE_UNION, "union member")],
+        ),
+        ("Die IG Metall streikt.", [(e.TRADE_UNION, "IG Metall")]),
+        # a party named alone says nothing about anyone
+        ("Was plant die SPD bei der Rente?", []),
+        ("Die Grünen und die CDU verhandeln.", []),
+        ("Labour won the election.", []),
+        ("Unite the teams before the release.", []),
+        ("Ich bin Mitglied im ADAC.", []),
+    ],
+)
+def test_membership_phrases_join_parties_and_unions(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert typed(SPECIAL, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ich bin uigurischer Herkunft.", "uigurischer Herkunft"),
+        ("Meine Familie ist türkischer Abstammung.", "türkischer Abstammung"),
+        ("I am of Kurdish origin.", "Kurdish origin"),
+        ("I am of Tamil descent.", "Tamil descent"),
+        ("Ich bin Angehörige der Hazara.", "Angehörige der Hazara"),
+        ("He is of Hazara ethnicity.", "Hazara ethnicity"),
+        ("She is ethnically Uyghur.", "ethnically Uyghur"),  # touching findings merge
+        ("Wir gehören zur Volksgruppe der Rohingya.", "Volksgruppe der Rohingya"),
+        ("Er ist Sinto.", "Sinto"),
+        ("Volkszugehörigkeit: kurdisch", "kurdisch"),
+    ],
+)
+def test_ethnic_origin_phrases(text: str, expected: str) -> None:
+    assert spans(SPECIAL, text, [e.ETHNIC_ORIGIN]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Das Labor fand eine Mutation im CFTR-Gen.", [(e.GENETIC, "Mutation im CFTR-Gen")]),
+        ("A test showed a CFTR gene mutation.", [(e.GENETIC, "CFTR gene mutation")]),
+        ("I have a BRCA2 mutation.", [(e.GENETIC, "BRCA2 mutation")]),
+        ("My sister carries a gene defect.", [(e.GENETIC, "gene defect")]),
+        ("The lab found an elevated genetic risk.", [(e.GENETIC, "elevated genetic risk")]),
+        ("Ich habe eine genetische Veranlagung.", [(e.GENETIC, "genetische Veranlagung")]),
+        ("We use a genetic algorithm for scheduling.", []),  # an exclusion
+        ("CFTR is a gene.", []),  # a gene named alone
+        ("My father had Huntington's disease.", [(e.HEALTH, "Huntington's disease")]),
+    ],
+)
+def test_genetic_tests_and_findings(text: str, expected: list[tuple[str, str]]) -> None:
+    assert typed(SPECIAL, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Religion: jüdisch, neue Anschrift Hauptstraße 5", ["jüdisch"]),  # not the label
+        ("religion: Orthodox Christian, new address", ["Orthodox Christian"]),
+        ("Religion: rk, Familienstand: ledig", ["rk"]),  # the value of a form label
+        ("Konfession: röm.-kath.", ["röm.-kath."]),
+        ("Religion: keine Angabe", []),
+        ("Der Religionsunterricht fällt aus.", ["Religionsunterricht"]),  # a topic, alone
+        ("I am Christian and was threatened for it.", ["Christian"]),
+        ("Ich bin Christin.", ["Christin"]),
+        ("I am Christian Weber from Berlin.", []),  # a first name
+        ("My payslip still deducts church tax.", ["church tax"]),
+        ("Where do I declare that I am leaving the church?", ["leaving the church"]),
+        ("Ich bin aus der Kirche ausgetreten.", ["aus der Kirche ausgetreten"]),
+        ("The church on Main Street is closed.", []),
+        ("She is a practising Roman Catholic.", ["Roman Catholic"]),
+    ],
+)
+def test_religion_words_labels_and_church_membership(text: str, expected: list[str]) -> None:
+    assert spans(SPECIAL, text, [e.RELIGION]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a topic word after the fact stays out of its span and goes
+        ("Mein Arzt hat Bluthochdruck diagnostiziert und eine Reha empfohlen.", ["Bluthochdruck"]),
+        ("I was diagnosed with asthma and my GP recommends rehab.", ["asthma"]),
+        ("Antrag auf medizinische Reha", ["Reha"]),  # alone it counts
+        ("The disability insurance form asks about pre-existing conditions.", []),
+        ("Ich bin HIV-positiv und brauche eine Beratung zur Therapie.", ["HIV-positiv"]),
+        ("Three residents tested positive for norovirus.", ["norovirus"]),
+    ],
+)
+def test_topic_words_count_only_without_a_specific_fact(text: str, expected: list[str]) -> None:
+    assert spans(SPECIAL, text, [e.HEALTH]) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Meine Krankenkasse hat mir geschrieben.",
@@ -249,6 +457,21 @@ def test_special_category_words_and_phrases(text: str, expected: list[tuple[str,
         "Wegen der Covid-19-Pandemie ist das Bürgeramt geschlossen.",
         "The hearing aids are covered by the insurance.",
         "Bitte die Diagnose des Fehlers im Zählerschrank prüfen",
+        "Die Diagnose: Netzwerkfehler im Router.",
+        "Mein Computer hat einen Computervirus.",
+        "Wo finde ich das Gesundheitsamt?",
+        "Die Behandlung Ihres Antrags dauert sechs Wochen.",
+        "Lebensmittel tierischer Herkunft müssen gekühlt werden.",
+        "Country of origin: Germany",
+        "The account is disabled until you reset the password.",
+        "My freelance clients in the European Union need my VAT ID.",
+        "The race condition in the scheduler caused the crash.",
+        "Die linke Spur ist gesperrt.",
+        "He is a member of the board.",
+        "Die Kirche bleibt im Dorf.",
+        "Ich glaube, die Rechnung ist falsch.",
+        "Mein Flug nach Islamabad geht morgen.",
+        "Jean-Baptiste Dupont hat angerufen.",
     ],
 )
 def test_no_special_category_in_everyday_language(text: str) -> None:
@@ -263,18 +486,47 @@ def test_only_the_asked_categories_are_reported() -> None:
     assert spans(SPECIAL, text, [e.PERSON]) == []
 
 
+def test_scores_rank_the_evidence() -> None:
+    def score(text: str) -> float:
+        (result,) = SPECIAL.analyze(text, sorted(e.SPECIAL_CATEGORIES), None)
+        return result.score
+
+    assert score("Ich bin Mitglied der SPD.") == pytest.approx(special.AFFIX_SCORE)
+    assert score("Ich habe Diabetes.") == pytest.approx(special.DEFAULT_SCORE)
+    assert special.AFFIX_SCORE > special.DEFAULT_SCORE > special.ALONE_MIN
+
+
 def test_list_entries_index_words_stems_compounds_and_phrases() -> None:
     lex = special.Lexicon()
     lex.add("diabet*", e.HEALTH)
     lex.add("*krebs @0.7", e.HEALTH)
     lex.add("=HIV", e.HEALTH)
     lex.add("mitglied der (spd|cdu)", e.POLITICAL_OPINION)
-    assert lex.word_hits("diabetespatientin") == [(e.HEALTH, 0.75)]
-    assert lex.word_hits("brustkrebs") == [(e.HEALTH, 0.7)]
+    assert lex.word_hits("diabetespatientin") == [special.Hit(e.HEALTH, 0.75)]
+    assert lex.word_hits("brustkrebs") == [special.Hit(e.HEALTH, 0.7)]
     assert lex.word_hits("krebs") == []  # a compound stem needs something before it
-    assert lex.cased["HIV"] == [(e.HEALTH, 0.75)]
+    assert lex.cased["HIV"] == [special.Hit(e.HEALTH, 0.75)]
     assert lex.starts["mitglied"] == [0]
     with pytest.raises(ValueError, match="stem"):
         lex.add("ab*", e.HEALTH)
     with pytest.raises(ValueError, match="phrase"):
         lex.add("hospitali(s|z)ed now", e.HEALTH)
+
+
+def test_list_entry_kinds_affixes_and_reported_parts() -> None:
+    lex = special.Lexicon()
+    lex.add("~therapie @0.7", e.HEALTH)
+    lex.add("+~=GEW @0.6", e.TRADE_UNION)
+    lex.add("!genetic algorithm*", e.GENETIC)
+    lex.add("religion:", e.RELIGION)
+    lex.add("(a|as a) <christian>", e.RELIGION)  # "a" begins two alternatives: indexed once
+    lex.add("before: mitglied (der|des)", e.TRADE_UNION)
+    lex.add("after: <>organisiert", e.TRADE_UNION)
+    assert lex.exact["therapie"] == [special.Hit(e.HEALTH, 0.7, special.GENERIC)]
+    assert lex.cased["GEW"] == [special.Hit(e.TRADE_UNION, 0.6, special.NAME | special.GENERIC)]
+    assert lex.phrases[0][1] == special.Hit(e.GENETIC, 0.75, special.NEGATIVE)
+    assert lex.exact["religion"] == [special.Hit(e.RELIGION, 0.75, special.LABEL)]
+    assert "(?P<keep>christian)" in lex.phrases[1][0]
+    assert lex.starts["a"] == [1]
+    assert lex.before[e.TRADE_UNION] == [r"mitglied[\s-]+(der|des)"]
+    assert lex.after[e.TRADE_UNION] == ["(?P<keep>)organisiert"]
