@@ -17,35 +17,16 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from stdnum import luhn
 
 from policies.entities import CREDIT_CARD, EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER
+from policies.recognizers.base import result
 
 STRONG = 0.9  # validated: the analyzer keeps >= 0.5, callers treat >= 0.85 as certain
 WEAK = 0.6  # plausible, and a context word is near
 WINDOW = 50  # characters of context looked at on each side
-
-
-def _result(
-    rec: EntityRecognizer, entity: str, start: int, end: int, score: float, why: str
-) -> RecognizerResult:
-    return RecognizerResult(
-        entity_type=entity,
-        start=start,
-        end=end,
-        score=score,
-        analysis_explanation=AnalysisExplanation(
-            recognizer=type(rec).__name__, original_score=score, textual_explanation=why
-        ),
-        recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(rec).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
-            # Context is weighed here already; Presidio's enhancer must not add to it.
-            RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-        },
-    )
 
 
 # --- phone numbers -------------------------------------------------------------------------
@@ -208,7 +189,7 @@ class PhoneNumberRecognizer(EntityRecognizer):
                 if score < STRONG and not _near(text, start, end, _PHONE_WORD):
                     continue
                 why = "valid phone number" if score == STRONG else "possible number + context"
-                results.append(_result(self, PHONE_NUMBER, start, end, score, why))
+                results.append(result(self, PHONE_NUMBER, start, end, score, why))
         return results
 
 
@@ -246,7 +227,7 @@ class EmailAddressRecognizer(EntityRecognizer):
             lo, hi = max(0, at - 64), min(len(text), at + 256)
             match = next((m for m in _EMAIL.finditer(text, lo, hi) if m.end() > at), None)
             if match is not None and match.start() <= at:
-                results.append(_result(self, EMAIL_ADDRESS, *match.span(), 0.95, "e-mail"))
+                results.append(result(self, EMAIL_ADDRESS, *match.span(), 0.95, "e-mail"))
                 at = text.find("@", match.end())
             else:
                 at = text.find("@", at + 1)
@@ -327,7 +308,7 @@ class CreditCardNumberRecognizer(EntityRecognizer):
                 continue
             card = _CARD.match(text, run.start())
             if card is not None and is_card_number(card.group(0)):
-                results.append(_result(self, CREDIT_CARD, *card.span(), 0.95, "issuer + Luhn"))
+                results.append(result(self, CREDIT_CARD, *card.span(), 0.95, "issuer + Luhn"))
         return results
 
 
@@ -359,7 +340,7 @@ class IpAddressRecognizer(EntityRecognizer):
         for start, end in _ipv4_spans(text):
             if not any(s <= start < e for s, e, _ in found):  # not the tail of "::ffff:1.2.3.4"
                 found.append((start, end, "IPv4 address"))
-        return [_result(self, IP_ADDRESS, s, e, STRONG, why) for s, e, why in sorted(found)]
+        return [result(self, IP_ADDRESS, s, e, STRONG, why) for s, e, why in sorted(found)]
 
 
 def _ipv4_spans(text: str) -> list[tuple[int, int]]:

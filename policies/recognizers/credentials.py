@@ -14,10 +14,11 @@ import math
 import re
 from collections import Counter
 
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from policies.entities import SECRET
+from policies.recognizers.base import Found, merge, result
 
 WINDOW = 60  # characters before an AWS secret key that may name it
 
@@ -172,27 +173,7 @@ class SecretRecognizer(EntityRecognizer):
         if SECRET not in entities:
             return []
         found = [*_vendor(text), *_generic(text)]
-        return [self._result(*item) for item in _merge(found)]
-
-    def _result(self, start: int, end: int, score: float, why: str) -> RecognizerResult:
-        return RecognizerResult(
-            entity_type=SECRET,
-            start=start,
-            end=end,
-            score=score,
-            analysis_explanation=AnalysisExplanation(
-                recognizer=type(self).__name__, original_score=score, textual_explanation=why
-            ),
-            recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                # Context is weighed here already; Presidio's enhancer must not add to it.
-                RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-            },
-        )
-
-
-Found = tuple[int, int, float, str]
+        return [result(self, SECRET, *item) for item in merge(found)]
 
 
 def _vendor(text: str) -> list[Found]:
@@ -243,19 +224,6 @@ def _generic(text: str) -> list[Found]:
         if looks_random(secret) or (password and _password_like(secret)):
             found.append((start, start + len(secret), 0.9, f"{key.group(0)} assignment"))
     return found
-
-
-def _merge(found: list[Found]) -> list[Found]:
-    """Overlapping findings ("Bearer eyJ...", a key inside an assignment) become one."""
-    merged: list[Found] = []
-    for start, end, score, why in sorted(found):
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            best = max(last[2], score)
-            merged[-1] = (last[0], max(last[1], end), best, last[3] if best == last[2] else why)
-        else:
-            merged.append((start, end, score, why))
-    return merged
 
 
 def recognizers() -> list[EntityRecognizer]:

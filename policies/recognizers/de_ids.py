@@ -32,7 +32,7 @@ from stdnum.es import nie
 from stdnum.pl import pesel
 
 from policies import entities as e
-from policies.recognizers import checksums
+from policies.recognizers import base, checksums
 
 CHECKED = 1.0
 LABELLED = 0.85
@@ -115,15 +115,7 @@ class IdRecognizer(EntityRecognizer):
         raise NotImplementedError
 
     def result(self, verdict: Verdict, start: int, end: int) -> RecognizerResult:
-        metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-            # Context is already weighed here; Presidio's enhancer must not add to it.
-            RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-        }
-        return RecognizerResult(
-            verdict.entity, start, end, verdict.score, recognition_metadata=metadata
-        )
+        return base.result(self, verdict.entity, start, end, verdict.score)
 
     def nearest_label(
         self, text: str, start: int, end: int, vocabulary: re.Pattern[str] | None = None

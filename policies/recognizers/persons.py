@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from policies.entities import PERSON
+from policies.recognizers.base import Found, merge, result
 
 TITLED = 0.85  # "Frau Müller", "Dr. Yilmaz"
 CONTEXT = 0.85  # "mein Name ist ...", "Name: ..."
@@ -287,27 +288,7 @@ class PersonNameRecognizer(EntityRecognizer):
             *_related(text),
             *_born(text),
         ]
-        return [
-            RecognizerResult(
-                entity_type=PERSON,
-                start=start,
-                end=end,
-                score=score,
-                analysis_explanation=AnalysisExplanation(
-                    recognizer=type(self).__name__, original_score=score, textual_explanation=why
-                ),
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    # Context is weighed here already; Presidio's enhancer must not add to it.
-                    RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-                },
-            )
-            for start, end, score, why in _merge(spans)
-        ]
-
-
-Found = tuple[int, int, float, str]
+        return [result(self, PERSON, *item) for item in merge(spans)]
 
 
 def _titled(text: str) -> list[Found]:
@@ -481,19 +462,6 @@ def _signed(text: str) -> list[Found]:
         elif end > word.end():
             found.append((word.start(), end, SIGNATURE_UNLISTED, "signature"))
     return found
-
-
-def _merge(spans: list[Found]) -> list[Found]:
-    """Overlapping findings become one: the union of the spans, the highest score."""
-    merged: list[Found] = []
-    for start, end, score, why in sorted(spans):
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            best = max(last[2], score)
-            merged[-1] = (last[0], max(last[1], end), best, last[3] if best == last[2] else why)
-        else:
-            merged.append((start, end, score, why))
-    return merged
 
 
 def recognizers() -> list[EntityRecognizer]:

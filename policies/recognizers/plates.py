@@ -16,10 +16,11 @@ import re
 from functools import cache
 from importlib import resources
 
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from policies.entities import DE_LICENSE_PLATE
+from policies.recognizers.base import result
 
 WINDOW = 50  # characters of context looked at on each side
 HYPHEN_KNOWN = 0.85  # "M-AB 1234" with a real district code: the written form of a plate
@@ -99,22 +100,13 @@ class GermanLicensePlateRecognizer(EntityRecognizer):
             if not score:
                 continue
             results.append(
-                RecognizerResult(
-                    entity_type=DE_LICENSE_PLATE,
-                    start=match.start(),
-                    end=match.end(),
-                    score=score,
-                    analysis_explanation=AnalysisExplanation(
-                        recognizer=type(self).__name__,
-                        original_score=score,
-                        textual_explanation=f"plate, district {match['district']}",
-                    ),
-                    recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                        # Context is weighed here already; Presidio's enhancer must not add to it.
-                        RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-                    },
+                result(
+                    self,
+                    DE_LICENSE_PLATE,
+                    match.start(),
+                    match.end(),
+                    score,
+                    f"plate, district {match['district']}",
                 )
             )
         return results

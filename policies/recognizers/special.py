@@ -37,7 +37,7 @@ from functools import cache
 from importlib import resources
 from typing import NamedTuple
 
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from policies.entities import (
@@ -50,6 +50,7 @@ from policies.entities import (
     SEXUAL_ORIENTATION,
     TRADE_UNION,
 )
+from policies.recognizers.base import result
 
 DEFAULT_SCORE = 0.75
 AFFIX_SCORE = 0.85  # a name with its membership or origin words
@@ -410,23 +411,7 @@ class SpecialCategoryRecognizer(EntityRecognizer):
         if not wanted:
             return []
         return [
-            RecognizerResult(
-                entity_type=entity,
-                start=start,
-                end=end,
-                score=score,
-                analysis_explanation=AnalysisExplanation(
-                    recognizer=type(self).__name__,
-                    original_score=score,
-                    textual_explanation=f"{entity.lower()} keyword",
-                ),
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    # Context is weighed here already; Presidio's enhancer must not add to it.
-                    RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
-                },
-            )
+            result(self, entity, start, end, score, f"{entity.lower()} keyword")
             for start, end, entity, score in find(text)
             if entity in wanted
         ]
