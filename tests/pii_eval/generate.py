@@ -395,10 +395,17 @@ class Filler:
     """Draws the value of each slot. Variants cycle rather than being drawn at random, so every
     phone format, IBAN country and foreign identifier appears in proportion; the values
     themselves come from the seeded ``rng``. A text's e-mail address belongs to the person last
-    named in it, as in a real signature."""
+    named in it, as in a real signature. The name pools are parameters so that the held-out set
+    (``generate_holdout.py``) can draw people the development set never names."""
 
-    def __init__(self, rng: Random) -> None:
+    def __init__(
+        self,
+        rng: Random,
+        given: tuple[tuple[str, bool], ...] = GIVEN,
+        surnames: tuple[str, ...] = SURNAMES,
+    ) -> None:
         self.rng = rng
+        self.given, self.surnames = given, surnames
         self.counters: dict[str, int] = {}
         self.person: tuple[str, str, bool] | None = None
 
@@ -407,8 +414,8 @@ class Filler:
         return self.counters[key]
 
     def new_person(self) -> tuple[str, str, bool]:
-        given, female = self.rng.choice(GIVEN)
-        self.person = (given, self.rng.choice(SURNAMES), female)
+        given, female = self.rng.choice(self.given)
+        self.person = (given, self.rng.choice(self.surnames), female)
         return self.person
 
     def fill(self, slot: str, lang: str) -> list[Segment]:
@@ -444,8 +451,8 @@ class Filler:
         return [(f"{given} {surname}", E.PERSON)]
 
     def gendered(self, female: bool) -> list[Segment]:
-        given = self.rng.choice([g for g, f in GIVEN if f == female])
-        self.person = (given, self.rng.choice(SURNAMES), female)
+        given = self.rng.choice([g for g, f in self.given if f == female])
+        self.person = (given, self.rng.choice(self.surnames), female)
         return [(f"{given} {self.person[1]}", E.PERSON)]
 
     def slot_name_f(self, _: str) -> list[Segment]:
