@@ -68,6 +68,8 @@ _VENDOR_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...
         re.compile(r"(?<!\w)github_pat_[A-Za-z0-9_]{22,255}(?!\w)"),
         1.0,
     ),
+    ("Hugging Face token", ("hf_",), re.compile(r"(?<!\w)hf_[A-Za-z0-9]{30,}(?!\w)"), 1.0),
+    ("npm token", ("npm_",), re.compile(r"(?<!\w)npm_[A-Za-z0-9]{36}(?!\w)"), 1.0),
     (
         "GitLab token",
         _GITLAB_PREFIXES,

@@ -155,20 +155,24 @@ def _digits(s: str) -> str:
 
 
 class SteuerIdRecognizer(IdRecognizer):
-    """Steuerliche Identifikationsnummer: 11 digits, often printed 2-3-3-3.
+    """Steuerliche Identifikationsnummer: 11 digits, printed 2-3-3-3 on tax letters, but
+    written by people in any grouping (3-3-3-2, 4-4-3, ...) or none.
 
     ``stdnum.de.idnr`` (repeated-digit rule and ISO 7064 check) passes 0.33 % of random
-    11-digit numbers, so no label is needed. An 11-digit PESEL validates as an IdNr now and
-    then: a nearer "PESEL" label hands such a number to ``PeselRecognizer``.
+    11-digit numbers, so no label is needed. Groups must have 2 to 4 digits (single spaces
+    between them), so a row of single digits or an amount with spaces is not read as one. An
+    11-digit PESEL validates as an IdNr now and then: a nearer "PESEL" label hands such a
+    number to ``PeselRecognizer``.
     """
 
     ENTITIES = (e.DE_TAX_ID,)
-    PATTERN = re.compile(
-        r"[1-9]" + NUMBER_START + r"\d(?P<s>[ \u00a0]?)\d{3}(?P=s)\d{3}(?P=s)\d{3}" + NUMBER_END
-    )
+    PATTERN = re.compile(r"[1-9]" + NUMBER_START + r"\d(?:[ \u00a0]?\d){9}" + NUMBER_END)
     LABELS = labels({e.DE_TAX_ID: TAX_ID_WORDS, e.PL_PESEL: PESEL_WORDS, NOT_AN_ID: NEGATIVE_WORDS})
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
+        groups = match.group().replace("\u00a0", " ").split(" ")
+        if len(groups) > 1 and not all(2 <= len(group) <= 4 for group in groups):
+            return None
         number = _digits(match.group())
         if not idnr.is_valid(number):
             return None

@@ -758,3 +758,15 @@ def test_no_regex_blow_up_on_adversarial_input(text: str) -> None:
     detect(text)
     # ~10 ms measured; a backtracking blow-up would take seconds. Generous for shared CI.
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "printed", ["86 095 742 719", "860 957 427 19", "8609 5742 719", "86095742719"]
+)
+def test_a_steuer_id_is_found_in_any_grouping_people_write(printed: str) -> None:
+    assert detect(f"Meine Steuer-ID lautet {printed}.") == [(e.DE_TAX_ID, printed, 1.0)]
+
+
+@pytest.mark.parametrize("text", ["Ziffern 8 6 0 9 5 7 4 2 7 1 9", "Betrag 1 299 000 00 EUR"])
+def test_single_digit_groups_are_not_a_steuer_id(text: str) -> None:
+    assert detect(text) == []

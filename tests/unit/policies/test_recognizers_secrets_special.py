@@ -530,3 +530,12 @@ def test_list_entry_kinds_affixes_and_reported_parts() -> None:
     assert lex.starts["a"] == [1]
     assert lex.before[e.TRADE_UNION] == [r"mitglied[\s-]+(der|des)"]
     assert lex.after[e.TRADE_UNION] == ["(?P<keep>)organisiert"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["hf_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3h", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"],
+)
+def test_hugging_face_and_npm_tokens(token: str) -> None:
+    text = f"Secret war {token} - bitte rotieren."
+    assert spans(SECRET, text, [e.SECRET]) == [token]
