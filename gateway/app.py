@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from gateway import http_errors, probes
+from gateway.admin.engines import router as engines_router
 from gateway.admin.router import router as admin_router
 from gateway.edge import EdgeMiddleware
 from gateway.openai.chat.router import router as chat_router
@@ -30,6 +31,7 @@ def create_app(
         app.include_router(router)
     app.include_router(probes.router)
     app.include_router(admin_router)
+    app.include_router(engines_router)
     http_errors.install(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
     return app

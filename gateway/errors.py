@@ -22,7 +22,8 @@
     ├── UpstreamError                 502 api_error / upstream_error
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
     │   ├── UpstreamTimeout           504 api_error / upstream_timeout
-    │   └── NoEngineAvailable         503 api_error / no_engine_available (+ Retry-After)
+    │   ├── NoEngineAvailable         503 api_error / no_engine_available (+ Retry-After)
+    │   └── EnginesSaturated          503 api_error / engines_saturated (queue deadline passed)
     └── (anything else)               500 api_error / internal_error, message hidden
 
 The status codes are the ones the openai SDK maps to its exceptions (400 BadRequestError,
@@ -188,6 +189,13 @@ class UpstreamTimeout(UpstreamError):
 class NoEngineAvailable(UpstreamError):
     status_code = 503
     default_code = "no_engine_available"
+
+
+class EnginesSaturated(UpstreamError):
+    """Every allowed engine was at its concurrency cap until the request's deadline."""
+
+    status_code = 503
+    default_code = "engines_saturated"
 
 
 def error_body(

@@ -36,3 +36,9 @@ POLICY_DEGRADED = Counter(
     "Requests passed under a fail_open policy because its analyzer or vault failed.",
     ["tenant", "part"],
 )
+FAILOVERS = Counter(
+    "sovereign_failovers_total",
+    "Attempts that failed before any answer and moved the request to another engine in its "
+    "jurisdictions, by the failed engine's pool and reason (connect, status_5xx).",
+    ["pool", "reason"],
+)

@@ -17,6 +17,9 @@ from gateway.metering import estimate
 from gateway.metering.service import Metering
 from gateway.privacy.service import Privacy, build_privacy, check_privacy_settings
 from gateway.quota.store import QuotaStore
+from gateway.routing.build import build_router
+from gateway.routing.router import Router
+from gateway.routing.view import Priority
 from gateway.settings import Settings
 from gateway.stores import build_stores, gateway_id
 from gateway.tenancy.admin import TenantAdmin
@@ -24,7 +27,6 @@ from gateway.tenancy.directory import Directory
 from gateway.topology import Topology
 from gateway.upstream.client import build_client
 from gateway.upstream.forwarder import Forwarder
-from gateway.upstream.selection import RoundRobinSelector
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Resources:
     health: EngineHealth
     gateway_id: str
     privacy: Privacy
+    router: Router
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
@@ -67,9 +70,13 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         privacy = await build_privacy(settings, stores.redis)
         try:
             async with build_client(settings.upstream, transport) as client:
-                forwarder = Forwarder(client, RoundRobinSelector())
+                router = build_router(settings, topology, client)
+                forwarder = Forwarder(client, router)
                 health = EngineHealth(client, topology.engines, settings.upstream.health_timeout)
-                loops = [asyncio.create_task(directory.watch())]
+                loops = [
+                    asyncio.create_task(directory.watch()),
+                    asyncio.create_task(router.monitor.run()),
+                ]
                 if not stores.metering.embedded:
                     interval = settings.metering.replay_interval
                     loops.append(asyncio.create_task(stores.metering.replay_forever(interval)))
@@ -86,6 +93,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                             health,
                             replica,
                             privacy,
+                            router,
                         )
                     }
                 finally:
@@ -113,9 +121,25 @@ async def get_request_id(request: Request) -> str:
     return request_id
 
 
-async def get_conversation(request: Request) -> str | None:
+@dataclass(frozen=True, slots=True)
+class RequestHints:
+    """What a client may say about its request in headers (no content)."""
+
+    conversation: str | None  # the pseudonym map's scope (privacy.conversation_header)
+    session: str | None  # the affinity key (routing.session_header)
+    priority: Priority
+
+
+async def get_hints(request: Request) -> RequestHints:
     resources: Resources = request.state.resources
-    return request.headers.get(resources.settings.privacy.conversation_header)
+    settings = resources.settings
+    headers = request.headers
+    batch = headers.get("x-sovereign-priority", "").strip().lower() == "batch"
+    return RequestHints(
+        headers.get(settings.privacy.conversation_header),
+        headers.get(settings.routing.session_header),
+        Priority.BATCH if batch else Priority.INTERACTIVE,
+    )
 
 
 async def authenticate(
@@ -127,4 +151,4 @@ async def authenticate(
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
-ConversationDep = Annotated[str | None, Depends(get_conversation)]
+HintsDep = Annotated[RequestHints, Depends(get_hints)]

@@ -33,6 +33,7 @@ Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 # Policy ids and data classes: lower-case words with dashes, as in policies/presets.
 PolicyName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+StrategyName = Literal["round_robin", "least_load", "affinity"]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
 
 
@@ -73,8 +74,23 @@ class PoolSettings(_Section):
     # Data this pool is cleared for beyond ordinary personal data (e.g. "special-category"
     # for GDPR Art. 9 data): a policy's `route` action sends such prompts only here.
     data_classes: list[PolicyName] = Field(default_factory=list)
+    # Launch profile of its engines (serving/profiles.py, e.g. "b200/llama-3.1-8b"): gives the
+    # per-engine concurrency cap (its max_num_seqs) unless max_concurrency says otherwise.
+    profile: str | None = None
+    max_concurrency: int | None = Field(None, ge=1)
+    # Routing strategy for this pool's models (routing.strategies); unset: routing.strategy.
+    strategy: StrategyName | None = None
     # The engines' own key, if they run with `vllm serve --api-key` (set it via the env).
     api_key: SecretStr | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        from serving.profiles import PROFILES  # data only; imported late to keep settings light
+
+        if value is not None and value not in PROFILES:
+            raise ValueError(f"unknown launch profile; known: {', '.join(sorted(PROFILES))}")
+        return value
 
     @field_validator("engines")
     @classmethod
@@ -125,6 +141,28 @@ class TenantSettings(_Section):
     # The GDPR policy applied to this tenant's requests (a preset in policies/presets or a
     # file in privacy.policy_files); unset: privacy.default_policy.
     policy: PolicyName | None = None
+    # Sites to prefer, in order, among those its jurisdictions allow (e.g. its own site).
+    preferred_sites: list[Identifier] = Field(default_factory=list)
+
+
+class RoutingSettings(_Section):
+    """Engine choice among the candidates residency allows, and resilience (gateway/routing)."""
+
+    strategy: StrategyName = "least_load"  # round_robin | least_load | affinity
+    per_model: dict[str, StrategyName] = Field(default_factory=dict)
+    scrape_interval: float = Field(0.5, gt=0)  # engines' /health and /metrics
+    stale_after: float = Field(1.5, gt=0)  # older load data is not trusted as idle
+    max_attempts: int = Field(3, ge=1, le=10)  # engines tried per request (first + retries)
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1)  # retries per request, at most
+    breaker_failures: int = Field(3, ge=1)  # consecutive failures that open a circuit
+    breaker_open_seconds: float = Field(5.0, gt=0)  # then one probe (half-open)
+    # Affinity: the session key is this header, else the OpenAI `user` field.
+    session_header: str = "x-session-id"
+    affinity_load_factor: float = Field(1.25, ge=1.0)
+    # A client marks batch work with x-sovereign-priority: batch; interactive goes first.
+    queue_timeout_interactive: float = Field(5.0, gt=0)  # seconds a request may wait for a
+    queue_timeout_batch: float = Field(60.0, gt=0)  # free engine slot, then 429/503
+    max_queue: int = Field(1024, ge=0)
 
 
 class PrivacySettings(_Section):
@@ -216,6 +254,7 @@ class Settings(BaseSettings):
     metering: MeteringSettings = MeteringSettings()
     admin: AdminSettings = AdminSettings()
     privacy: PrivacySettings = PrivacySettings()
+    routing: RoutingSettings = RoutingSettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

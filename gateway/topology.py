@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from gateway.quota.limits import UNLIMITED, Limits
 from gateway.settings import Settings
+from serving.profiles import PROFILES
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,10 @@ class Pool:
     engine_api_key: str | None = field(default=None, repr=False)
     # What the pool is cleared for beyond ordinary personal data (a policy's `route` target).
     data_classes: frozenset[str] = frozenset()
+    # Requests one engine of this pool may hold at once (its launch profile's max_num_seqs,
+    # or max_concurrency); None: no cap at the gateway.
+    max_concurrency: int | None = None
+    strategy: str | None = None  # routing strategy for this pool; None: the default
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ class Tenant:
     limits: Limits = UNLIMITED
     degraded_mode: str = "fail_closed"  # or "fail_open"; see TenantSettings
     policy: str | None = None  # None: the gateway's default policy
+    preferred_sites: tuple[str, ...] = ()  # routing tries these sites first, in order
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models
@@ -67,6 +73,8 @@ class Topology:
                 frozenset(p.models),
                 key,
                 frozenset(p.data_classes),
+                p.max_concurrency or (PROFILES[p.profile].max_num_seqs if p.profile else None),
+                p.strategy,
             )
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)

@@ -27,7 +27,8 @@ from gateway.privacy.answer import StreamRestoring, filter_body
 from gateway.privacy.applied import Applied
 from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_types
 from gateway.residency import candidate_engines
-from gateway.resources import Resources
+from gateway.resources import RequestHints, Resources
+from gateway.routing.view import Priority, RouteContext
 from gateway.topology import Engine
 from gateway.upstream.relay import RelayResponse, RelaySource
 
@@ -65,6 +66,27 @@ def _cleared(candidates: tuple[Engine, ...], applied: Applied | None) -> tuple[E
     return cleared
 
 
+def _route_context(
+    principal: Principal,
+    model: str,
+    payload: dict[str, Any],
+    hints: RequestHints,
+    estimated: int,
+) -> RouteContext:
+    """What routing may know: the session key (header, else the OpenAI ``user`` field), the
+    tenant's site preference, priority and size; never content."""
+    user = payload.get("user")
+    session = hints.session or (user if isinstance(user, str) and user else None)
+    return RouteContext(
+        tenant=principal.tenant.id,
+        model=model,
+        session_key=session,
+        preferred_sites=principal.tenant.preferred_sites,
+        priority=hints.priority,
+        prompt_tokens=estimated,
+    )
+
+
 def _estimate(
     resources: Resources, principal: Principal, payload: dict[str, Any], path: str
 ) -> int:
@@ -86,11 +108,14 @@ async def proxy(
     request: OpenAIRequest,
     *,
     stream: bool = False,
-    conversation: str | None = None,
+    hints: RequestHints | None = None,
 ) -> Response:
+    hints = hints or RequestHints(None, None, Priority.INTERACTIVE)
     candidates = candidate_engines(principal.tenant, request.model, resources.topology)
     payload = request.forward_payload()
-    applied = await resources.privacy.prompts.apply(principal.tenant, path, payload, conversation)
+    applied = await resources.privacy.prompts.apply(
+        principal.tenant, path, payload, hints.conversation
+    )
     candidates = _cleared(candidates, applied)
     privacy_headers = applied.headers() if applied is not None else {}
     estimated = _estimate(resources, principal, payload, path)
@@ -111,6 +136,7 @@ async def proxy(
         applied,
     )
     forwarder = resources.forwarder
+    ctx = _route_context(principal, request.model, payload, hints, estimated)
     if stream:
         options = payload.get("stream_options") or {}
         client_wants_usage = bool(options.get("include_usage"))
@@ -118,7 +144,9 @@ async def proxy(
         payload["stream_options"] = {**options, "include_usage": True}
         body = orjson.dumps(payload)
         try:
-            upstream = await forwarder.open(principal.tenant, candidates, path, body, request_id)
+            upstream = await forwarder.open(
+                principal.tenant, candidates, path, body, request_id, ctx
+            )
         except GatewayError as exc:
             await recorder.record(None, "failed", exc.status, None)
             raise
@@ -151,7 +179,7 @@ async def proxy(
         return RelayResponse(relayed, headers)
     try:
         answer = await forwarder.call(
-            principal.tenant, candidates, path, orjson.dumps(payload), request_id
+            principal.tenant, candidates, path, orjson.dumps(payload), request_id, ctx
         )
     except GatewayError as exc:
         await recorder.record(None, "failed", exc.status, None)

@@ -50,6 +50,7 @@ class TenantAdmin:
                 limits=t.limits,
                 degraded_mode=t.degraded_mode,
                 policy=t.policy,
+                preferred_sites=list(t.preferred_sites),
                 created_at=existing.created_at if existing else now,
                 updated_at=now,
             )

@@ -34,6 +34,7 @@ def tenant_from_record(record: TenantRecord) -> Tenant:
         limits,
         record.degraded_mode,
         record.policy,
+        tuple(record.preferred_sites),
     )
 
 

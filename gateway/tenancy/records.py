@@ -24,6 +24,8 @@ class TenantRecord(BaseModel):
     degraded_mode: DegradedMode = "fail_closed"
     # The GDPR policy for this tenant's requests; None: the gateway's default policy.
     policy: PolicyName | None = None
+    # Sites routing tries first, in this order, among those its jurisdictions allow.
+    preferred_sites: list[Identifier] = Field(default_factory=list)
     created_at: float
     updated_at: float
 

@@ -1,29 +1,43 @@
 """Send a request to an engine the tenant's jurisdictions allow, and hand back its answer.
 
-Failover is limited to failures where the request provably never reached an engine (the
-connection could not be made): those are retried on the next candidate, which residency has
-already restricted to the allowed jurisdictions. Everything else is translated into the
+The router orders the candidates residency computed (strategy, site preference, open circuits
+last); admission gives a slot on the first engine with room, waiting by priority up to the
+request's deadline. Failures where the request provably produced nothing are retried on the
+next candidate, within ``max_attempts`` and the replica's retry budget:
+
+- connection failures (the request never reached an engine);
+- 5xx answers before the first byte of a body (the engine refused it).
+
+Timeouts and broken connections after sending are not retried (the engine may be working on
+it). Each outcome feeds the engine's circuit breaker. Everything else is translated into the
 gateway's exception tree here, at the boundary.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from gateway.errors import (
+    EnginesSaturated,
+    GatewayError,
     NoEngineAvailable,
+    RateLimited,
     ResidencyViolation,
     UpstreamError,
     UpstreamTimeout,
     render_sse,
 )
+from gateway.metrics import FAILOVERS
 from gateway.residency import is_allowed
+from gateway.routing.admission import Overloaded, Slot
+from gateway.routing.router import Router
+from gateway.routing.view import RouteContext
 from gateway.topology import Engine, Tenant
 from gateway.upstream.errors import from_engine_response
-from gateway.upstream.selection import EngineSelector
 from gateway.upstream.sse import split_events
 
 # Failures before the request left this process: safe to try another engine.
@@ -44,6 +58,13 @@ class UpstreamStream:
 
     engine: Engine
     response: httpx.Response
+    # Frees the admission slot and ends the in-flight count, exactly once, at the end.
+    on_close: Callable[[], None] | None = field(default=None, repr=False)
+
+    def _closed(self) -> None:
+        done, self.on_close = self.on_close, None
+        if done is not None:
+            done()
 
     async def events(
         self, tap: Callable[[bytes], bytes] | None = None
@@ -69,15 +90,19 @@ class UpstreamStream:
             yield tap(error) if tap is not None else error
         finally:
             await self.response.aclose()
+            self._closed()
 
     async def aclose(self) -> None:
-        await self.response.aclose()
+        try:
+            await self.response.aclose()
+        finally:
+            self._closed()
 
 
 class Forwarder:
-    def __init__(self, client: httpx.AsyncClient, selector: EngineSelector) -> None:
+    def __init__(self, client: httpx.AsyncClient, router: Router) -> None:
         self._client = client
-        self._selector = selector
+        self._router = router
 
     async def call(
         self,
@@ -86,8 +111,9 @@ class Forwarder:
         path: str,
         body: bytes,
         request_id: str,
+        ctx: RouteContext,
     ) -> UpstreamAnswer:
-        stream = await self.open(tenant, candidates, path, body, request_id)
+        stream = await self.open(tenant, candidates, path, body, request_id, ctx)
         try:
             content = await stream.response.aread()
         except httpx.TimeoutException as exc:
@@ -106,43 +132,128 @@ class Forwarder:
         path: str,
         body: bytes,
         request_id: str,
+        ctx: RouteContext,
     ) -> UpstreamStream:
-        for engine in self._selector.order(candidates):
-            if not is_allowed(tenant, engine):  # unreachable by construction; never relax it
-                raise ResidencyViolation("Refusing to send the request outside its jurisdiction.")
-            # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
-            headers = {
-                "content-type": "application/json",
-                "accept-encoding": "identity",
-                "x-request-id": request_id,
-            }
-            if engine.pool.engine_api_key:
-                headers["authorization"] = "Bearer " + engine.pool.engine_api_key
-            request = self._client.build_request(
-                "POST", engine.url + path, content=body, headers=headers
-            )
+        router = self._router
+        ranked = router.rank(candidates, ctx)
+        router.budget.deposit()
+        deadline = router.deadline(ctx.priority)
+        tried: set[str] = set()
+        attempts = 0
+        failure: GatewayError | None = None
+        while True:
+            remaining = [e for e in ranked if e.url not in tried]
+            if not remaining or attempts >= router.settings.max_attempts:
+                raise failure or _none_reachable()
+            if attempts and not router.budget.try_spend():
+                raise failure or _none_reachable()
             try:
-                response = await self._client.send(request, stream=True)
-            except _NOT_SENT:
-                self._selector.report_failure(engine)
+                slot = await router.admission.acquire(remaining, ctx.priority, deadline)
+            except Overloaded as exc:
+                raise _overloaded(exc) from exc
+            engine = slot.engine
+            tried.add(engine.url)
+            if not is_allowed(tenant, engine):  # unreachable by construction; never relax it
+                slot.release()
+                raise ResidencyViolation("Refusing to send the request outside its jurisdiction.")
+            if not router.breakers.for_engine(engine).allow():
+                slot.release()  # its circuit is open (or probing): the next engine
                 continue
-            except httpx.TimeoutException as exc:
-                raise UpstreamTimeout("The engine did not answer in time.") from exc
-            except httpx.HTTPError as exc:
-                self._selector.report_failure(engine)
-                raise UpstreamError("The connection to the engine failed.") from exc
-            self._selector.report_success(engine)
-            if response.status_code >= 400:
-                try:
-                    content = await response.aread()
-                except httpx.HTTPError:
-                    content = b""
-                finally:
-                    await response.aclose()
-                raise from_engine_response(response.status_code, content)
-            return UpstreamStream(engine, response)
-        raise NoEngineAvailable(
-            "No engine in your allowed jurisdictions is reachable right now; "
-            "the request was not sent anywhere else.",
-            headers={"retry-after": "1"},
+            attempts += 1
+            try:
+                return await self._attempt(engine, slot, path, body, request_id)
+            except _Retryable as retry:
+                # An engine's own error says more than "unreachable": keep it if there is one.
+                if failure is None or not isinstance(retry.error, NoEngineAvailable):
+                    failure = retry.error
+                FAILOVERS.labels(engine.pool.name, retry.reason).inc()
+
+    async def _attempt(
+        self, engine: Engine, slot: Slot, path: str, body: bytes, request_id: str
+    ) -> UpstreamStream:
+        router = self._router
+        breaker = router.breakers.for_engine(engine)
+        # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
+        headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-request-id": request_id,
+        }
+        if engine.pool.engine_api_key:
+            headers["authorization"] = "Bearer " + engine.pool.engine_api_key
+        request = self._client.build_request(
+            "POST", engine.url + path, content=body, headers=headers
         )
+        ticket = router.monitor.started(engine)
+
+        def done() -> None:
+            slot.release()
+            router.monitor.finished(ticket)
+
+        try:
+            response = await self._client.send(request, stream=True)
+        except asyncio.CancelledError:
+            breaker.abandon()  # the client left: no verdict on the engine (a probe is freed)
+            done()
+            raise
+        except _NOT_SENT as exc:
+            breaker.record_failure()
+            done()
+            raise _Retryable("connect", _none_reachable()) from exc
+        except httpx.TimeoutException as exc:
+            breaker.record_failure()
+            done()
+            raise UpstreamTimeout("The engine did not answer in time.") from exc
+        except httpx.HTTPError as exc:
+            breaker.record_failure()
+            done()
+            raise UpstreamError("The connection to the engine failed.") from exc
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            except httpx.HTTPError:
+                content = b""
+            finally:
+                await response.aclose()
+                done()
+            error = from_engine_response(response.status_code, content)
+            if response.status_code >= 500:
+                breaker.record_failure()
+                raise _Retryable("status_5xx", error)
+            breaker.record_success()  # a 4xx is the request's fault, not the engine's
+            raise error
+        breaker.record_success()
+        return UpstreamStream(engine, response, on_close=done)
+
+
+class _Retryable(Exception):
+    """An attempt that produced nothing: the next candidate may take the request."""
+
+    def __init__(self, reason: str, error: GatewayError) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+def _overloaded(exc: Overloaded) -> GatewayError:
+    """Waited until its deadline: 429 (a burst's excess, come back later); no room even to
+    wait: 503 (a capacity alarm). Both with Retry-After."""
+    if exc.status == 429:
+        return RateLimited(
+            "Every engine allowed for your request stayed at capacity until its deadline; it "
+            "was not sent. Retry after the indicated time.",
+            code="engines_busy",
+            headers=exc.headers,
+        )
+    return EnginesSaturated(
+        "The queue for the engines allowed for your request is full; it was not sent.",
+        headers=exc.headers,
+    )
+
+
+def _none_reachable() -> NoEngineAvailable:
+    return NoEngineAvailable(
+        "No engine in your allowed jurisdictions is reachable right now; "
+        "the request was not sent anywhere else.",
+        headers={"retry-after": "1"},
+    )

@@ -66,14 +66,31 @@ class FakeEngines:
     def __init__(self, handler: Handler | None = None) -> None:
         self.requests: list[httpx.Request] = []
         self.handler = handler or chat_ok
+        self.scrape: Handler = scrape_ok
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # probes and the router's scrapes: not recorded
+            return self.scrape(request)
         self.requests.append(request)
         return self.handler(request)
 
     @property
     def hosts(self) -> list[str]:
         return [r.url.host for r in self.requests]
+
+
+IDLE_METRICS = (
+    'vllm:num_requests_running{model_name="smollm2"} 0.0\n'
+    'vllm:num_requests_waiting{model_name="smollm2"} 0.0\n'
+    'vllm:kv_cache_usage_perc{model_name="smollm2"} 0.0\n'
+)
+
+
+def scrape_ok(request: httpx.Request) -> httpx.Response:
+    """What an idle vLLM answers on /health and /metrics."""
+    if request.url.path == "/metrics":
+        return httpx.Response(200, text=IDLE_METRICS)
+    return httpx.Response(200)
 
 
 def chat_ok(request: httpx.Request) -> httpx.Response:

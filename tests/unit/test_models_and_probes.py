@@ -4,7 +4,14 @@ import httpx
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from tests.unit.conftest import FR_ONLY_KEY, LIMITED_KEY, FakeEngines, auth, make_settings
+from tests.unit.conftest import (
+    FR_ONLY_KEY,
+    LIMITED_KEY,
+    FakeEngines,
+    auth,
+    make_settings,
+    scrape_ok,
+)
 
 
 def _ids(client: TestClient, key: str) -> list[str]:
@@ -24,19 +31,18 @@ def test_models_are_those_the_tenant_may_reach(client: TestClient) -> None:
 
 def test_readyz_reflects_engine_reachability(engines: FakeEngines) -> None:
     def only_at_up(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/health"
         if request.url.host == "at-1.engine":
-            return httpx.Response(200)
+            return scrape_ok(request)
         raise httpx.ConnectError("down", request=request)
 
-    engines.handler = only_at_up
+    engines.scrape = only_at_up
     app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
     with TestClient(app) as client:
         response = client.get("/readyz")
         assert response.status_code == 200
         assert response.json() == {"status": "ready", "engines_up": 1, "engines_total": 3}
 
-    engines.handler = lambda request: httpx.Response(503)
+    engines.scrape = lambda request: httpx.Response(503)
     app = create_app(make_settings(), upstream_transport=httpx.MockTransport(engines))
     with TestClient(app) as client:
         response = client.get("/readyz")

@@ -207,9 +207,13 @@ def test_special_categories_go_only_to_cleared_pools(
         assert response.status_code == 200
         assert response.headers["x-sovereign-pool"] == "de-cleared"
     assert set(engine.hosts) == {"cleared.engine"}
-    plain = _chat(client, STRICT, "Wie beantrage ich einen Anwohnerparkausweis?")
-    assert plain.status_code == 200
-    assert plain.headers["x-sovereign-pool"] == "de-muc-b200"
+    # Ordinary prompts may go to any pool in the jurisdiction, cleared or not.
+    pools = set()
+    for _ in range(6):
+        plain = _chat(client, STRICT, "Wie beantrage ich einen Anwohnerparkausweis?")
+        assert plain.status_code == 200
+        pools.add(plain.headers["x-sovereign-pool"])
+    assert "de-muc-b200" in pools
 
 
 def test_shadow_mode_records_but_sends_the_prompt_unchanged(

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from gateway.openai.completions.schemas import CompletionRequest
 from gateway.openai.proxy import proxy
-from gateway.resources import ConversationDep, PrincipalDep, RequestIdDep, ResourcesDep
+from gateway.resources import HintsDep, PrincipalDep, RequestIdDep, ResourcesDep
 
 router = APIRouter()
 
@@ -16,7 +16,7 @@ async def create_completion(
     principal: PrincipalDep,
     resources: ResourcesDep,
     request_id: RequestIdDep,
-    conversation: ConversationDep,
+    hints: HintsDep,
 ) -> Response:
     return await proxy(
         resources,
@@ -25,5 +25,5 @@ async def create_completion(
         "/v1/completions",
         body,
         stream=bool(body.stream),
-        conversation=conversation,
+        hints=hints,
     )

@@ -1,0 +1,63 @@
+"""``GET /admin/v1/engines``: what routing sees of every engine, for operators and tests.
+
+Health and load from the last scrape (with its age and whether it is stale), this replica's
+in-flight requests, admission slots in use against the cap, and the circuit state.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from gateway.admin.auth import admin_resources
+from gateway.resources import Resources
+from gateway.routing.monitor import engine_label
+
+router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin_resources)])
+
+
+class EngineStatus(BaseModel):
+    engine: str
+    pool: str
+    site: str
+    jurisdiction: str
+    gpu: str
+    healthy: bool
+    stale: bool
+    age_s: float | None
+    running: float
+    waiting: float
+    kv_usage: float
+    inflight: int
+    slots_in_use: int
+    max_concurrency: int | None
+    circuit: str
+
+
+@router.get("/engines")
+async def engines(request: Request) -> list[EngineStatus]:
+    resources: Resources = request.state.resources
+    routing = resources.router
+    out = []
+    for view in routing.monitor.views(resources.topology.engines):
+        engine, pool = view.engine, view.engine.pool
+        out.append(
+            EngineStatus(
+                engine=engine_label(engine),
+                pool=pool.name,
+                site=pool.site,
+                jurisdiction=pool.jurisdiction,
+                gpu=pool.gpu,
+                healthy=view.healthy,
+                stale=view.stale,
+                age_s=None if view.age_s is None else round(view.age_s, 3),
+                running=view.running,
+                waiting=view.waiting,
+                kv_usage=view.kv_usage,
+                inflight=view.inflight,
+                slots_in_use=routing.admission.in_use(engine.url),
+                max_concurrency=pool.max_concurrency,
+                circuit=str(routing.breakers.for_engine(engine).state),
+            )
+        )
+    return out

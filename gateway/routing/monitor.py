@@ -1,0 +1,256 @@
+"""Live health and load of every engine: /health and /metrics scraped concurrently.
+
+Each refresh scrapes all engines at once (one slow engine delays no other) and keeps, per
+engine: healthy, vLLM's own load gauges, and when they were read. A failed scrape marks the
+engine unhealthy and keeps the old gauges, which then age into ``stale``: an engine we cannot
+read is never mistaken for an idle one.
+
+In-flight accounting. The scraped ``running + waiting`` lags this replica's own sends, so the
+gateway wraps each upstream request in ``started``/``finished`` (or ``track``), and a view's
+``inflight`` is what to add to the scraped load:
+
+    inflight = this replica's requests to the engine, still open, that started after the
+               last good scrape was sent.
+
+Each request is numbered when it starts; a scrape remembers the next number when it is sent
+(its *boundary*), and on success the requests numbered at or past the boundary are the
+in-flight ones. Why this rule:
+- Requests open when the scrape was sent are in the engine's gauges (once it received them),
+  so they are not counted a second time.
+- A request that started after the boundary is counted until it finishes, however quickly.
+  If it is in the gauges too (it arrived while the scrape was on the wire), it is counted
+  twice: an overestimate, gone at the next scrape.
+- A request from before the boundary that finishes does NOT lower the estimate. The engine
+  drops a finished request from its gauges before our stream sees the end, so we cannot know
+  whether the scrape still counted it; subtracting it could push the estimate below the
+  truth, and an engine that looks emptier than it is attracts every request (herding). The
+  price is an overestimate by the requests that finished since the scrape, at most one scrape
+  interval's worth, corrected by the next scrape.
+- Known miss: a request that started just before the scrape but had not reached the engine's
+  scheduler when the gauges were read is in neither number until the next scrape
+  (a window of the connect and upload time, milliseconds).
+Counting by engine alone (open now minus open at the scrape) cannot tell which request ended,
+and mixing long streams with short requests then skews it; hence the ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.routing.view import EngineView
+from gateway.topology import Engine
+
+log = structlog.get_logger("gateway.routing.monitor")
+
+ENGINE_UP = Gauge(
+    "sovereign_engine_up", "1 if the engine's last scrape succeeded, else 0.", ["pool", "engine"]
+)
+SCRAPE_FAILURES = Counter(
+    "sovereign_engine_scrape_failures_total",
+    "Failed scrapes of an engine's /health or /metrics.",
+    ["pool", "engine"],
+)
+ENGINE_LOAD = Gauge(
+    "sovereign_engine_load",
+    "An engine's load from its last good scrape: running, waiting (requests), kv (0..1).",
+    ["pool", "engine", "kind"],
+)
+
+RUNNING = "vllm:num_requests_running"
+WAITING = "vllm:num_requests_waiting"
+KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")  # newer vLLM first
+
+
+def parse_load(text: str) -> tuple[float, float, float]:
+    """(running, waiting, kv_usage) from a vLLM /metrics exposition.
+
+    Running and waiting are summed over label sets (one per model or data-parallel engine);
+    KV usage is the fullest cache. Samples are matched by their own name, not the family's:
+    the parser files a counter ``x_total`` under family ``x``, which must not pass for a
+    gauge ``x``. Raises ``ValueError`` when a gauge is missing or not finite: an engine that
+    does not report its load cannot be taken for idle.
+    """
+    samples: dict[str, list[float]] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append(float(sample.value))
+    except Exception as exc:  # the parser raises ValueError, IndexError, ... on bad input
+        raise ValueError(f"unparsable /metrics: {exc}") from exc
+
+    def values(*names: str) -> list[float]:
+        for name in names:
+            if found := samples.get(name):
+                if not all(math.isfinite(v) for v in found):
+                    raise ValueError(f"/metrics has a non-finite {name}")
+                return found
+        raise ValueError(f"/metrics lacks {' or '.join(names)}")
+
+    return sum(values(RUNNING)), sum(values(WAITING)), max(values(*KV_USAGE))
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One upstream request, from ``started`` to ``finished``."""
+
+    engine: Engine
+    seq: int
+
+
+@dataclass(slots=True)
+class _State:
+    healthy: bool = True  # not yet scraped: unknown, not down; ``stale`` says it is unknown
+    running: float = 0.0
+    waiting: float = 0.0
+    kv_usage: float = 0.0
+    scraped_at: float | None = None  # clock when the last good scrape was sent
+    boundary: int = 0  # first request number the last good scrape cannot have seen
+    open: set[int] = field(default_factory=set)  # numbers of requests still open
+    inflight: int = 0  # open requests numbered >= boundary
+
+
+def engine_label(engine: Engine) -> str:
+    """The engine's URL for labels and logs, without any user:password part."""
+    parts = urlsplit(engine.url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl()
+
+
+class EngineMonitor:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        engines: Sequence[Engine],
+        *,
+        interval: float = 0.5,
+        timeout: float = 0.4,
+        stale_after: float = 1.5,
+        clock: Callable[[], float] = time.monotonic,
+        on_unreachable: Callable[[Engine], None] | None = None,
+    ) -> None:
+        self._client = client
+        # Told when an engine refuses connections (it is down, not slow): the router opens
+        # its circuit at once instead of waiting for requests to fail on it.
+        self._on_unreachable = on_unreachable
+        self._engines = tuple(engines)
+        self._interval = interval
+        self._timeout = timeout
+        self._stale_after = stale_after
+        self._clock = clock
+        self._states: dict[Engine, _State] = {e: _State() for e in self._engines}
+        self._numbers = itertools.count()
+
+    async def run(self) -> None:
+        """Refresh every ``interval`` until cancelled; an error is logged, never fatal."""
+        while True:
+            start = self._clock()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("engine_monitor_refresh_failed")
+            await asyncio.sleep(max(0.0, self._interval - (self._clock() - start)))
+
+    async def refresh(self) -> None:
+        """Scrape every engine concurrently; returns once all have answered or timed out."""
+        await asyncio.gather(*(self._scrape(engine) for engine in self._engines))
+
+    async def _scrape(self, engine: Engine) -> None:
+        state = self._state(engine)
+        sent_at, boundary = self._clock(), next(self._numbers)
+        labels = (engine.pool.name, engine_label(engine))
+        key = engine.pool.engine_api_key
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        try:
+            # httpx's timeout is per phase; this bounds the whole scrape of the engine.
+            async with asyncio.timeout(self._timeout):
+                health, metrics = await asyncio.gather(
+                    self._client.get(
+                        f"{engine.url}/health", headers=headers, timeout=self._timeout
+                    ),
+                    self._client.get(
+                        f"{engine.url}/metrics", headers=headers, timeout=self._timeout
+                    ),
+                )
+            for response in (health, metrics):
+                if response.status_code != 200:
+                    raise ValueError(f"{response.url.path} answered {response.status_code}")
+            running, waiting, kv_usage = parse_load(metrics.text)
+        except Exception as exc:  # connect, timeout, status, parse, or a bug: all mean "down"
+            SCRAPE_FAILURES.labels(*labels).inc()
+            ENGINE_UP.labels(*labels).set(0)
+            if state.healthy:
+                log.warning("engine_down", engine=labels[1], reason=repr(exc))
+            state.healthy = False
+            if self._on_unreachable is not None and isinstance(exc, httpx.ConnectError):
+                self._on_unreachable(engine)
+            return
+        if boundary < state.boundary:
+            return  # an overlapping older scrape finished last: keep the newer reading
+        if not state.healthy:
+            log.info("engine_up", engine=labels[1])
+        state.healthy, state.scraped_at, state.boundary = True, sent_at, boundary
+        state.running, state.waiting, state.kv_usage = running, waiting, kv_usage
+        state.inflight = sum(1 for n in state.open if n >= boundary)
+        ENGINE_UP.labels(*labels).set(1)
+        for kind, value in (("running", running), ("waiting", waiting), ("kv", kv_usage)):
+            ENGINE_LOAD.labels(*labels, kind).set(value)
+
+    def started(self, engine: Engine) -> Ticket:
+        """Count a request as sent to ``engine``; hand the ticket to ``finished``."""
+        state = self._state(engine)
+        ticket = Ticket(engine, next(self._numbers))
+        state.open.add(ticket.seq)
+        state.inflight += 1  # a new number is always past the last boundary
+        return ticket
+
+    def finished(self, ticket: Ticket) -> None:
+        """The request ended (answered, failed or cancelled). Idempotent."""
+        state = self._state(ticket.engine)
+        if ticket.seq not in state.open:
+            return
+        state.open.remove(ticket.seq)
+        if ticket.seq >= state.boundary:
+            state.inflight -= 1
+
+    @contextmanager
+    def track(self, engine: Engine) -> Iterator[Ticket]:
+        ticket = self.started(engine)
+        try:
+            yield ticket
+        finally:
+            self.finished(ticket)
+
+    def view(self, engine: Engine) -> EngineView:
+        state = self._state(engine)
+        age = None if state.scraped_at is None else self._clock() - state.scraped_at
+        return EngineView(
+            engine=engine,
+            healthy=state.healthy,
+            running=state.running,
+            waiting=state.waiting,
+            kv_usage=state.kv_usage,
+            inflight=state.inflight,
+            stale=age is None or age > self._stale_after,
+            age_s=age,
+        )
+
+    def views(self, engines: Sequence[Engine]) -> list[EngineView]:
+        return [self.view(engine) for engine in engines]
+
+    def _state(self, engine: Engine) -> _State:
+        # Engines outside the scraped set (none, in a gateway built from one topology) still
+        # get in-flight accounting, and read as never scraped: stale.
+        return self._states.setdefault(engine, _State())

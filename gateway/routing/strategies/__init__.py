@@ -1,0 +1,1 @@
+"""Routing strategies: pure functions of (candidates, request context, engine views)."""

@@ -1,0 +1,466 @@
+"""The engine monitor: parsing vLLM's /metrics, scraping with MockTransport, a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from gateway.routing.monitor import EngineMonitor, engine_label, parse_load
+from gateway.topology import Engine, Pool
+from serving.perfmodel import EnginePerf
+from serving.simulator.metrics import EngineMetrics
+from serving.simulator.scheduler import EngineCore, Sequence
+
+# A data-parallel vLLM 0.32 engine (two engine cores) as its /metrics reads, abridged: the
+# load gauges per engine core, counters, a histogram and an info gauge around them.
+VLLM_032 = """\
+# HELP python_gc_objects_collected_total Objects collected during gc
+# TYPE python_gc_objects_collected_total counter
+python_gc_objects_collected_total{generation="0"} 14211.0
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 2.1483520e+09
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="smollm2"} 12.0
+vllm:num_requests_running{engine="1",model_name="smollm2"} 9.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="smollm2"} 3.0
+vllm:num_requests_waiting{engine="1",model_name="smollm2"} 0.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="smollm2"} 0.61
+vllm:kv_cache_usage_perc{engine="1",model_name="smollm2"} 0.47
+# HELP vllm:num_preemptions_total Cumulative number of preemption from the engine.
+# TYPE vllm:num_preemptions_total counter
+vllm:num_preemptions_total{engine="0",model_name="smollm2"} 4.0
+vllm:num_preemptions_total{engine="1",model_name="smollm2"} 1.0
+# HELP vllm:prompt_tokens_total Number of prefill tokens processed.
+# TYPE vllm:prompt_tokens_total counter
+vllm:prompt_tokens_total{engine="0",model_name="smollm2"} 918234.0
+vllm:prompt_tokens_total{engine="1",model_name="smollm2"} 877001.0
+# HELP vllm:request_success_total Count of successfully processed requests.
+# TYPE vllm:request_success_total counter
+vllm:request_success_total{engine="0",finished_reason="stop",model_name="smollm2"} 2210.0
+vllm:request_success_total{engine="0",finished_reason="length",model_name="smollm2"} 87.0
+# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.
+# TYPE vllm:time_to_first_token_seconds histogram
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.1",model_name="smollm2"} 1900.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="+Inf",model_name="smollm2"} 2297.0
+vllm:time_to_first_token_seconds_count{engine="0",model_name="smollm2"} 2297.0
+vllm:time_to_first_token_seconds_sum{engine="0",model_name="smollm2"} 171.3
+# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig
+# TYPE vllm:cache_config_info gauge
+vllm:cache_config_info{block_size="16",enable_prefix_caching="True",engine="0"} 1.0
+"""
+
+# vLLM before the V1 metric rename reported the KV cache as gpu_cache_usage_perc.
+VLLM_OLD = """\
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name="smollm2"} 2.0
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{model_name="smollm2"} 1.0
+# TYPE vllm:gpu_cache_usage_perc gauge
+vllm:gpu_cache_usage_perc{model_name="smollm2"} 0.25
+"""
+
+
+def vllm_metrics(running: float | str, waiting: float | str, kv: float | str) -> str:
+    return (
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{engine="0",model_name="smollm2"}} {running}\n'
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{engine="0",model_name="smollm2"}} {waiting}\n'
+        "# TYPE vllm:kv_cache_usage_perc gauge\n"
+        f'vllm:kv_cache_usage_perc{{engine="0",model_name="smollm2"}} {kv}\n'
+    )
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def test_parses_the_simulators_own_exposition() -> None:
+    perf = EnginePerf(
+        key="test/tiny",
+        gpus=1,
+        max_num_seqs=2,
+        kv_capacity_tokens=1024,
+        max_num_batched_tokens=256,
+        prefill_tokens_per_s=1000.0,
+        decode_base_s=0.01,
+        decode_per_seq_s=0.001,
+        source="tests",
+    )
+    core = EngineCore(perf)
+    for i in range(3):  # two fit max_num_seqs, the third waits
+        core.add(Sequence(f"s{i}", 64, tuple(hash((i, b)) for b in range(4)), 4, None, 0.0))
+    step = core.schedule(0.0)
+    assert step is not None
+    core.complete(step, 0.1)
+    text = EngineMetrics("smollm2", core).exposition().decode()
+
+    running, waiting, kv = parse_load(text)
+
+    assert (running, waiting) == (2.0, 1.0)
+    assert kv == pytest.approx(core.pool.usage())
+    assert 0.0 < kv < 1.0
+
+
+def test_parses_vllm_0_32_summing_engine_cores_and_taking_the_fullest_cache() -> None:
+    assert parse_load(VLLM_032) == (21.0, 3.0, 0.61)
+
+
+def test_falls_back_to_the_old_kv_cache_gauge() -> None:
+    assert parse_load(VLLM_OLD) == (2.0, 1.0, 0.25)
+
+
+def test_sums_label_sets_of_several_models() -> None:
+    text = vllm_metrics(1, 2, 0.1) + (
+        'vllm:num_requests_running{engine="0",model_name="llama-70b"} 4.0\n'
+        'vllm:num_requests_waiting{engine="0",model_name="llama-70b"} 5.0\n'
+        'vllm:kv_cache_usage_perc{engine="0",model_name="llama-70b"} 0.9\n'
+    )
+    assert parse_load(text) == (5.0, 7.0, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("drop", "missing"),
+    [
+        ("vllm:num_requests_running", "vllm:num_requests_running"),
+        ("vllm:num_requests_waiting", "vllm:num_requests_waiting"),
+        ("vllm:kv_cache_usage_perc", "vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc"),
+    ],
+)
+def test_a_missing_gauge_is_an_error_not_an_idle_engine(drop: str, missing: str) -> None:
+    text = "\n".join(line for line in vllm_metrics(0, 0, 0).splitlines() if drop not in line)
+    with pytest.raises(ValueError, match=f"lacks {missing}"):
+        parse_load(text)
+
+
+def test_a_counter_whose_name_ends_in_total_is_not_taken_for_the_gauge() -> None:
+    # The parser files counter `vllm:num_requests_waiting_total` under a family named
+    # `vllm:num_requests_waiting`: the gauge's name. Only the gauge's own samples count.
+    counter = (
+        "# TYPE vllm:num_requests_waiting_total counter\n"
+        'vllm:num_requests_waiting_total{engine="0"} 999.0\n'
+    )
+    without_gauge = "\n".join(
+        line for line in vllm_metrics(1, 2, 0.3).splitlines() if "waiting" not in line
+    )
+    with pytest.raises(ValueError, match="lacks vllm:num_requests_waiting"):
+        parse_load(without_gauge + "\n" + counter)
+    assert parse_load(vllm_metrics(1, 2, 0.3) + counter) == (1.0, 2.0, 0.3)
+
+
+@pytest.mark.parametrize("text", ["<html>502 Bad Gateway</html>", "vllm:x{{{ 1\n", ""])
+def test_garbage_is_an_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"unparsable|lacks"):
+        parse_load(text)
+
+
+def test_a_non_finite_gauge_is_an_error() -> None:
+    with pytest.raises(ValueError, match="non-finite vllm:num_requests_waiting"):
+        parse_load(vllm_metrics(1, "NaN", 0.3))
+
+
+# --- scraping --------------------------------------------------------------------------------
+
+KEYED = Pool("de-muc-b200", "DE", "de-muc-1", "b200", frozenset({"smollm2"}), "engine-secret")
+OPEN = Pool("at-vie-rtx", "AT", "at-vie-1", "rtx-pro-6000", frozenset({"smollm2"}))
+
+
+def engine(host: str, pool: Pool = KEYED) -> Engine:
+    return Engine(f"http://{host}:8000", pool)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+
+
+@dataclass
+class Engines:
+    """Fake engines by host: each answers /health and /metrics per its current behaviour."""
+
+    behaviour: dict[str, str]
+    load: tuple[float, float, float] = (3.0, 1.0, 0.5)
+
+    def __post_init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        how = self.behaviour[request.url.host]
+        if how == "refuse":
+            raise httpx.ConnectError("connection refused", request=request)
+        if how == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if how == "bug":
+            raise RuntimeError("unexpected")
+        if how == "sick" and request.url.path == "/health":
+            return httpx.Response(503)
+        if how == "garbage" and request.url.path == "/metrics":
+            return httpx.Response(200, text="<html>hello</html>")
+        if request.url.path == "/health":
+            return httpx.Response(200)
+        return httpx.Response(200, text=vllm_metrics(*self.load))
+
+
+def monitor_for(
+    handler: Handler, engines: list[Engine], clock: FakeClock | None = None, **kw: Any
+) -> EngineMonitor:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return EngineMonitor(client, engines, clock=clock or FakeClock(), **kw)
+
+
+def sample(name: str, e: Engine, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        name, {"pool": e.pool.name, "engine": engine_label(e), **labels}
+    )
+
+
+async def test_a_refresh_records_health_and_load_and_sends_the_pools_key() -> None:
+    keyed, keyless = engine("ok-1.engine"), engine("ok-2.engine", OPEN)
+    fake = Engines({"ok-1.engine": "ok", "ok-2.engine": "ok"})
+    clock = FakeClock()
+    monitor = monitor_for(fake, [keyed, keyless], clock)
+
+    await monitor.refresh()
+    clock.now += 0.2
+
+    view = monitor.view(keyed)
+    assert (view.healthy, view.running, view.waiting, view.kv_usage) == (True, 3.0, 1.0, 0.5)
+    assert (view.stale, view.inflight) == (False, 0)
+    assert view.age_s == pytest.approx(0.2)
+    assert [v.engine for v in monitor.views([keyless, keyed])] == [keyless, keyed]
+    auth = {r.url.host: r.headers.get("authorization") for r in fake.requests}
+    assert auth == {"ok-1.engine": "Bearer engine-secret", "ok-2.engine": None}
+    assert sorted((r.url.host, r.url.path) for r in fake.requests) == [
+        ("ok-1.engine", "/health"),
+        ("ok-1.engine", "/metrics"),
+        ("ok-2.engine", "/health"),
+        ("ok-2.engine", "/metrics"),
+    ]
+    assert sample("sovereign_engine_up", keyed) == 1.0
+    assert sample("sovereign_engine_load", keyed, kind="running") == 3.0
+    assert sample("sovereign_engine_load", keyed, kind="kv") == 0.5
+
+
+@pytest.mark.parametrize("how", ["refuse", "timeout", "sick", "garbage", "bug"])
+async def test_a_failing_engine_is_unhealthy_and_the_others_are_not(how: str) -> None:
+    bad, good = engine(f"{how}.engine"), engine("fine.engine")
+    monitor = monitor_for(Engines({f"{how}.engine": how, "fine.engine": "ok"}), [bad, good])
+    failures = sample("sovereign_engine_scrape_failures_total", bad) or 0.0
+
+    with capture_logs() as logs:
+        await monitor.refresh()
+
+    assert monitor.view(bad).healthy is False
+    assert monitor.view(bad).stale is True  # never read: its zero load means nothing
+    assert monitor.view(good).healthy is True
+    assert sample("sovereign_engine_up", bad) == 0.0
+    assert sample("sovereign_engine_scrape_failures_total", bad) == failures + 1
+    assert [entry["event"] for entry in logs] == ["engine_down"]
+
+
+async def test_a_hung_engine_is_cut_off_at_the_timeout() -> None:
+    never = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await never.wait()
+        return httpx.Response(200)
+
+    hung = engine("hung.engine")
+    monitor = monitor_for(hang, [hung], timeout=0.01)
+
+    await monitor.refresh()  # returns: the scrape's own deadline ends it
+
+    assert monitor.view(hung).healthy is False
+
+
+async def test_one_refresh_scrapes_all_engines_at_once() -> None:
+    # Each answer waits until every engine has been asked: a refresh that scraped one engine
+    # after another would stall on the first and time it out.
+    hosts = [f"par-{i}.engine" for i in range(5)]
+    arrived: list[httpx.Request] = []
+    everyone = asyncio.Event()
+
+    async def barrier(request: httpx.Request) -> httpx.Response:
+        arrived.append(request)
+        if len(arrived) == 2 * len(hosts):
+            everyone.set()
+        await everyone.wait()
+        if request.url.path == "/health":
+            return httpx.Response(200)
+        return httpx.Response(200, text=vllm_metrics(0, 0, 0))
+
+    engines = [engine(h) for h in hosts]
+    monitor = monitor_for(barrier, engines, timeout=2.0)
+
+    await monitor.refresh()
+
+    assert all(v.healthy and not v.stale for v in monitor.views(engines))
+    assert len(arrived) == 10
+
+
+async def test_a_reading_goes_stale_without_a_good_scrape() -> None:
+    target = engine("aging.engine")
+    fake = Engines({"aging.engine": "ok"}, load=(0.0, 0.0, 0.0))
+    clock = FakeClock()
+    monitor = monitor_for(fake, [target], clock, stale_after=1.5)
+    assert monitor.view(target).stale is True
+    assert monitor.view(target).age_s is None
+
+    await monitor.refresh()
+    clock.now += 1.0
+    fake.behaviour["aging.engine"] = "refuse"
+    await monitor.refresh()
+
+    view = monitor.view(target)
+    assert (view.healthy, view.stale) == (False, False)
+    assert view.age_s == pytest.approx(1.0)
+    clock.now += 0.6
+    view = monitor.view(target)
+    # Its last reading said idle; that reading is now too old to be believed.
+    assert (view.running, view.waiting, view.stale) == (0.0, 0.0, True)
+    assert view.age_s == pytest.approx(1.6)
+
+    fake.behaviour["aging.engine"] = "ok"
+    with capture_logs() as logs:
+        await monitor.refresh()
+    assert (monitor.view(target).healthy, monitor.view(target).stale) == (True, False)
+    assert [entry["event"] for entry in logs] == ["engine_up"]
+
+
+# --- in-flight accounting --------------------------------------------------------------------
+
+
+async def test_inflight_counts_open_requests_started_since_the_last_good_scrape() -> None:
+    target = engine("busy.engine")
+    fake = Engines({"busy.engine": "ok"})
+    monitor = monitor_for(fake, [target])
+
+    before = [monitor.started(target) for _ in range(3)]
+    assert monitor.view(target).inflight == 3  # never scraped: all of them are ours to add
+
+    await monitor.refresh()
+    assert monitor.view(target).inflight == 0  # the engine's gauges include those three
+
+    after = [monitor.started(target) for _ in range(2)]
+    assert monitor.view(target).inflight == 2
+    monitor.finished(before[0])
+    # It may already have left the scraped gauges: subtracting it could undercount.
+    assert monitor.view(target).inflight == 2
+    monitor.finished(after[0])
+    monitor.finished(after[0])  # finishing twice (a retry path's finally) counts once
+    assert monitor.view(target).inflight == 1
+
+    fake.behaviour["busy.engine"] = "refuse"
+    await monitor.refresh()
+    assert monitor.view(target).inflight == 1  # a failed scrape saw nothing: no reset
+
+    fake.behaviour["busy.engine"] = "ok"
+    await monitor.refresh()
+    assert monitor.view(target).inflight == 0
+    monitor.finished(after[1])  # finishing one the new scrape counted changes nothing
+    assert monitor.view(target).inflight == 0
+
+
+async def test_a_request_sent_while_the_scrape_is_on_the_wire_counts_as_inflight() -> None:
+    target = engine("race.engine")
+    tickets = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/health":
+            return httpx.Response(200)
+        tickets.append(monitor.started(target))  # after the scrape left, before its answer
+        return httpx.Response(200, text=vllm_metrics(1, 0, 0.1))
+
+    monitor = monitor_for(handler, [target])
+    await monitor.refresh()
+
+    assert monitor.view(target).inflight == 1
+    monitor.finished(tickets[0])
+    assert monitor.view(target).inflight == 0
+
+
+def test_track_counts_a_request_until_it_ends_even_by_an_error() -> None:
+    target = engine("tracked.engine")
+    monitor = monitor_for(Engines({}), [target])
+
+    with monitor.track(target):
+        assert monitor.view(target).inflight == 1
+    with pytest.raises(httpx.ReadError), monitor.track(target):
+        raise httpx.ReadError("stream broke")
+
+    assert monitor.view(target).inflight == 0
+
+
+def test_the_engine_label_carries_no_credentials() -> None:
+    assert engine_label(Engine("http://user:pw@de-9.engine:8000", KEYED)) == (
+        "http://de-9.engine:8000"
+    )
+    assert engine_label(Engine("https://de-9.engine", KEYED)) == "https://de-9.engine"
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+async def test_run_keeps_scraping_through_failing_scrapes() -> None:
+    target = engine("flaky.engine")
+    fake = Engines({"flaky.engine": "bug"})
+    enough = asyncio.Event()
+
+    async def counting(request: httpx.Request) -> httpx.Response:
+        if len(fake.requests) >= 6:
+            enough.set()
+        return await fake(request)
+
+    monitor = monitor_for(counting, [target], interval=0.0)
+    task = asyncio.create_task(monitor.run())
+    await asyncio.wait_for(enough.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert len(fake.requests) >= 6  # at least three refreshes, every one failing
+    assert monitor.view(target).healthy is False
+
+
+async def test_run_survives_a_refresh_that_raises() -> None:
+    class Flaky(EngineMonitor):
+        calls = 0
+        enough = asyncio.Event()  # a fresh class, and so a fresh event, per test run
+
+        async def refresh(self) -> None:
+            self.calls += 1
+            if self.calls >= 4:
+                self.enough.set()
+            raise RuntimeError("monitor bug")
+
+    monitor = Flaky(httpx.AsyncClient(), [], interval=0.0)
+    with capture_logs() as logs:
+        task = asyncio.create_task(monitor.run())
+        await asyncio.wait_for(monitor.enough.wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert monitor.calls >= 4
+    failed = [e for e in logs if e["event"] == "engine_monitor_refresh_failed"]
+    assert len(failed) >= 3
+    assert all(e["log_level"] == "error" for e in failed)
