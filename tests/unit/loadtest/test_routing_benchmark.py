@@ -12,10 +12,12 @@ import pytest
 
 from loadtest.routing_benchmark import (
     STRATEGIES,
+    Cpu,
     Delta,
     EngineSnapshot,
     Percentiles,
     affinity_check,
+    cpu_warning,
     delta,
     latency_check,
     not_in_effect,
@@ -197,6 +199,18 @@ def test_affinity_must_hit_the_prefix_cache_more_than_round_robin() -> None:
 def test_a_strategy_sending_the_slow_engine_round_robins_share_is_flagged() -> None:
     assert not_in_effect(0.25, 0.24)
     assert not not_in_effect(0.25, 0.02)
+
+
+def test_a_saturated_host_is_reported_with_who_saturated_it() -> None:
+    assert cpu_warning([Cpu(30, 60), Cpu(40, 89)]) is None
+    assert cpu_warning([]) is None
+    ours = cpu_warning([Cpu(30, 60), Cpu(85, 95)])
+    assert ours is not None
+    assert "95 %" in ours
+    assert "mostly this benchmark" in ours
+    others = cpu_warning([Cpu(20, 92)])
+    assert others is not None
+    assert "mostly other work on the host" in others
 
 
 def test_quick_mode_shrinks_only_what_was_not_given() -> None:
