@@ -26,7 +26,9 @@ exact in-flight counts gave least-load only 1.1-2.6x over round robin at 4x, 10-
 Checks (exit status 1 if one is missed): least-load p99 TTFT <= round-robin p99 / 2 with at
 most 1 % failures; affinity's hit rate on sessions above round robin's. The "slow share"
 column (requests the slow engine finished) shows whether a strategy is in effect at all:
-round robin sends it 1 in 4.
+round robin sends it 1 in 4. CPU: the busiest phase's share of all cores, taken by this
+benchmark's processes and by the whole (shared) machine. ``--quick`` (300 samples per
+strategy, p99 = the 3rd worst) checks the mechanics; its ratios move by 2x from run to run.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,47 +330,47 @@ async def _stream(session: aiohttp.ClientSession, url: str, call: Call) -> Sampl
     return Sample(time.perf_counter() - started, ttft, events, not failed and events > 0)
 
 
-async def _client(base_url: str, connections: int) -> aiohttp.ClientSession:
-    session = aiohttp.ClientSession(
+@contextlib.asynccontextmanager
+async def _client(base_url: str, connections: int) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
         headers={"content-type": "application/json", "authorization": f"Bearer {KEY}"},
         connector=aiohttp.TCPConnector(limit=connections),
         timeout=aiohttp.ClientTimeout(total=120),
-    )
+    ) as session:
 
-    async def warm() -> None:  # so the first requests do not measure TCP set-up
-        async with session.get(base_url + "/v1/models") as response:
-            await response.read()
+        async def warm() -> None:  # so the first requests do not measure TCP set-up
+            async with session.get(base_url + "/v1/models") as response:
+                await response.read()
 
-    await asyncio.gather(*(warm() for _ in range(connections)))
-    return session
+        await asyncio.gather(*(warm() for _ in range(connections)))
+        yield session
 
 
 async def closed_loop(base_url: str, calls: Sequence[Call], concurrency: int) -> list[Sample]:
     url, pending = base_url + "/v1/chat/completions", iter(calls)
     samples: list[Sample] = []
 
-    async def worker() -> None:
+    async def worker(session: aiohttp.ClientSession) -> None:
         for call in pending:  # one shared iterator: each call is sent once
             samples.append(await _stream(session, url, call))
 
-    session = await _client(base_url, concurrency)
-    async with session:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async with _client(base_url, concurrency) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return samples
 
 
 async def conversations(base_url: str, chats: Sequence[Sequence[Call]]) -> list[Sample]:
+    """Every session at once, each sending its turns one after the other."""
     url = base_url + "/v1/chat/completions"
     samples: list[Sample] = []
 
-    async def talk(turns: Sequence[Call]) -> None:
+    async def talk(session: aiohttp.ClientSession, turns: Sequence[Call]) -> None:
         for call in turns:
             await asyncio.sleep(call.think_s)
             samples.append(await _stream(session, url, call))
 
-    session = await _client(base_url, len(chats))
-    async with session:
-        await asyncio.gather(*(talk(turns) for turns in chats))
+    async with _client(base_url, len(chats)) as session:
+        await asyncio.gather(*(talk(session, turns) for turns in chats))
     return samples
 
 

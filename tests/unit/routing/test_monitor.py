@@ -363,21 +363,36 @@ async def test_inflight_counts_open_requests_started_since_the_last_good_scrape(
     after = [monitor.started(target) for _ in range(2)]
     assert monitor.view(target).inflight == 2
     monitor.finished(before[0])
-    # It may already have left the scraped gauges: subtracting it could undercount.
-    assert monitor.view(target).inflight == 2
+    # The scrape counted it (running 3 + waiting 1): gone now, so the estimate drops.
+    assert monitor.view(target).inflight == 1
     monitor.finished(after[0])
     monitor.finished(after[0])  # finishing twice (a retry path's finally) counts once
-    assert monitor.view(target).inflight == 1
+    assert monitor.view(target).inflight == 0
 
     fake.behaviour["busy.engine"] = "refuse"
     await monitor.refresh()
-    assert monitor.view(target).inflight == 1  # a failed scrape saw nothing: no reset
+    assert monitor.view(target).inflight == 0  # a failed scrape saw nothing: no reset
 
     fake.behaviour["busy.engine"] = "ok"
     await monitor.refresh()
     assert monitor.view(target).inflight == 0
-    monitor.finished(after[1])  # finishing one the new scrape counted changes nothing
-    assert monitor.view(target).inflight == 0
+    monitor.finished(after[1])  # the new scrape counted it: one less than the gauges say
+    view = monitor.view(target)
+    assert view.running + view.waiting + view.inflight == 3
+
+
+async def test_the_estimate_never_falls_below_this_replicas_own_open_requests() -> None:
+    target = engine("quiet.engine")
+    fake = Engines({"quiet.engine": "ok"}, load=(0.0, 0.0, 0.0))
+    monitor = monitor_for(fake, [target])
+    await monitor.refresh()  # the engine says 0 running, 0 waiting
+    ours = [monitor.started(target) for _ in range(3)]
+    await monitor.refresh()  # ... and still 0: our requests had not reached its scheduler
+    view = monitor.view(target)
+    assert view.running + view.waiting == 0
+    assert view.inflight == 3  # the floor: what we ourselves have open
+    monitor.finished(ours[0])
+    assert monitor.view(target).inflight == 2
 
 
 async def test_a_request_sent_while_the_scrape_is_on_the_wire_counts_as_inflight() -> None:
