@@ -46,6 +46,7 @@ async def create_tenant(body: TenantCreate, admin: AdminDep) -> TenantRecord:
         limits=body.limits,
         degraded_mode=body.degraded_mode,
         policy=body.policy,
+        preferred_sites=body.preferred_sites,
     )
 
 
@@ -63,6 +64,7 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, admin: AdminDep) -> 
         limits=body.limits,
         degraded_mode=body.degraded_mode,
         policy=body.policy,
+        preferred_sites=body.preferred_sites,
     )
 
 

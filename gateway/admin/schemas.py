@@ -27,6 +27,7 @@ class TenantCreate(_Request):
     limits: LimitsSettings | None = None
     degraded_mode: DegradedMode = "fail_closed"
     policy: PolicyName | None = None  # omitted: the gateway's default policy
+    preferred_sites: list[Identifier] = Field(default_factory=list)  # routing tries these first
 
 
 class TenantUpdate(_Request):
@@ -37,6 +38,7 @@ class TenantUpdate(_Request):
     limits: LimitsSettings | None = None
     degraded_mode: DegradedMode | None = None
     policy: PolicyName | None = None
+    preferred_sites: list[Identifier] | None = None
 
 
 class KeyIssue(_Request):

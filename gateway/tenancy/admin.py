@@ -78,6 +78,7 @@ class TenantAdmin:
         limits: LimitsSettings | None = None,
         degraded_mode: DegradedMode = "fail_closed",
         policy: str | None = None,
+        preferred_sites: list[str] | None = None,
     ) -> TenantRecord:
         self._check_policy(policy)
         if tenant_id in (await self._store.snapshot()).tenants:
@@ -90,6 +91,7 @@ class TenantAdmin:
             limits=limits or LimitsSettings(),
             degraded_mode=degraded_mode,
             policy=policy,
+            preferred_sites=preferred_sites or [],
             created_at=now,
             updated_at=now,
         )
@@ -105,6 +107,7 @@ class TenantAdmin:
         limits: LimitsSettings | None = None,
         degraded_mode: DegradedMode | None = None,
         policy: str | None = None,
+        preferred_sites: list[str] | None = None,
     ) -> TenantRecord:
         self._check_policy(policy)
         current = await self.tenant(tenant_id)
@@ -119,6 +122,8 @@ class TenantAdmin:
             changes["degraded_mode"] = degraded_mode
         if policy is not None:
             changes["policy"] = policy
+        if preferred_sites is not None:
+            changes["preferred_sites"] = preferred_sites
         record = TenantRecord.model_validate({**current.model_dump(), **changes})
         await self._store.put_tenant(record)
         return record

@@ -589,3 +589,13 @@ async def test_a_tenants_policy_is_set_and_changed_only_to_a_known_one(
     assert changed.json()["policy"] == "contact-centre"
     refused = await client.patch("/admin/v1/tenants/amt", json={"policy": "nope"}, headers=ADMIN)
     assert_error(refused, 400, "invalid_request_error")
+
+
+async def test_a_tenants_preferred_sites_are_set_and_changed(client: httpx.AsyncClient) -> None:
+    created = await create(client, "werk", preferred_sites=["de-muc-1", "de-bie-1"])
+    assert created["preferred_sites"] == ["de-muc-1", "de-bie-1"]
+    changed = await client.patch(
+        "/admin/v1/tenants/werk", json={"preferred_sites": ["de-mag-1"]}, headers=ADMIN
+    )
+    assert changed.json()["preferred_sites"] == ["de-mag-1"]
+    assert changed.json()["allowed_jurisdictions"] == ["DE"]  # a preference, not a licence
