@@ -21,6 +21,7 @@ from gateway import admin_cli
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
 from gateway.settings import LimitsSettings, Settings, load_settings
+from gateway.telemetry.residency import SinkOutsideJurisdiction, check_residency
 
 _WORKER_SETTINGS_ENV = "SOVEREIGN_GATEWAY_WORKER_SETTINGS"
 
@@ -131,6 +132,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     else:
         raise SystemExit("give --config FILE, or --engine URL and --api-key KEY")
     check_replicas(settings)
+    try:
+        check_residency(settings)
+    except SinkOutsideJurisdiction as refused:
+        print(f"sovereign-gateway: {refused}", file=sys.stderr)
+        return 2
     print(f"serving on http://{settings.server.host}:{settings.server.port}/v1", flush=True)
     serve(settings)
     return 0

@@ -22,6 +22,7 @@ from gateway.routing.router import Router
 from gateway.routing.view import Priority
 from gateway.settings import Settings
 from gateway.stores import build_stores, gateway_id
+from gateway.telemetry.residency import check_residency
 from gateway.tenancy.admin import TenantAdmin
 from gateway.tenancy.directory import Directory
 from gateway.topology import Topology
@@ -56,6 +57,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     ):  # fails at start-up, not at first request
         raise ValueError("an API key is an hmac-sha256 hash but no key pepper is set")
     catalogue = check_privacy_settings(settings)
+    check_residency(settings)  # no sink, store or engine outside the jurisdictions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:

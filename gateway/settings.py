@@ -143,6 +143,10 @@ class TenantSettings(_Section):
     policy: PolicyName | None = None
     # Sites to prefer, in order, among those its jurisdictions allow (e.g. its own site).
     preferred_sites: list[Identifier] = Field(default_factory=list)
+    # Audit content and content logs are deleted after this many days (None: the default).
+    retention_days: int | None = Field(None, ge=1)
+    # Responses carry the EU AI Act Art. 50 marker that the content is AI-generated.
+    ai_act_marker: bool = False
 
 
 class RoutingSettings(_Section):
@@ -163,6 +167,57 @@ class RoutingSettings(_Section):
     queue_timeout_interactive: float = Field(5.0, gt=0)  # seconds a request may wait for a
     queue_timeout_batch: float = Field(60.0, gt=0)  # free engine slot, then 429/503
     max_queue: int = Field(1024, ge=0)
+
+
+class SinkSettings(_Section):
+    """A destination of data, with where it is and who runs it: declared, never assumed."""
+
+    jurisdiction: Jurisdiction
+    operator: str = Field(min_length=1, max_length=200)
+
+
+class LogSinkSettings(SinkSettings):
+    # JSON lines appended here (a volume in the jurisdiction); unset: this process's stdout.
+    path: Path | None = None
+
+
+class AuditSinkSettings(SinkSettings):
+    # PostgreSQL (set the DSN through the environment) or, else, a JSON-lines file.
+    dsn: SecretStr | None = None
+    path: Path | None = None
+    # Optional: every record's hash is also HMAC-signed with this key.
+    hmac_key: SecretStr | None = None
+
+
+class TraceSinkSettings(SinkSettings):
+    endpoint: AnyHttpUrl  # an OTLP/HTTP collector, e.g. http://otel.intern:4318
+
+
+class MetricsEndpointSettings(SinkSettings):
+    """Prometheus /metrics on its own port; the Prometheus that scrapes it is declared here."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=1, le=65535)
+
+
+class TelemetrySettings(_Section):
+    """Where logs, audit records, traces and metrics go (README: "Logs, audit, telemetry")."""
+
+    # Every sink, store, exporter and engine must lie in one of these, or the gateway refuses
+    # to start.
+    allowed_jurisdictions: list[Jurisdiction] = Field(default_factory=lambda: ["DE"], min_length=1)
+    # Where this process runs: its stdout and local files are here.
+    host_jurisdiction: Jurisdiction = "DE"
+    host_operator: str = "self"
+    logs: LogSinkSettings | None = None  # None: JSON lines on stdout
+    audit: AuditSinkSettings | None = None  # None: a JSON-lines file under audit_dir
+    audit_dir: Path = Path("audit")
+    traces: TraceSinkSettings | None = None  # None: no traces leave the process
+    metrics: MetricsEndpointSettings | None = None  # None: no /metrics port
+    # The data subject of a request (GDPR Art. 17 erasure): this header, else the OpenAI
+    # `user` field; stored only as an HMAC reference.
+    subject_header: str = "x-sovereign-subject"
+    retention_days: int = Field(90, ge=1)  # audit and content logs, unless a tenant says less
 
 
 class PrivacySettings(_Section):
@@ -198,6 +253,10 @@ class StoreSettings(_Section):
     directory_poll_interval: float = Field(0.25, gt=0, le=1.0)
     # A request's concurrency lease expires after this long if its replica dies.
     lease_seconds: float = Field(900.0, gt=0)
+    # Where the Redis holding the ledger and the pseudonym vault runs, and who runs it:
+    # required with redis_url (the gateway refuses to start without them).
+    jurisdiction: Jurisdiction | None = None
+    operator: str | None = None
 
 
 class MeteringSettings(_Section):
@@ -255,6 +314,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     privacy: PrivacySettings = PrivacySettings()
     routing: RoutingSettings = RoutingSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import os
 import platform
@@ -111,7 +112,9 @@ def gateway_config(
         "tenants": [tenant_config],
     }  # fmt: skip
     if redis_url is not None:
-        config["store"] = {"redis_url": redis_url}
+        config["store"] = {"redis_url": redis_url, "jurisdiction": "DE", "operator": "benchmark"}
+        # Every replica sharing Redis needs the same pseudonym-vault key.
+        config["security"] = {"pseudonym_key": base64.b64encode(b"q" * 32).decode()}
         if limited:
             key["limits"] = {**limits, "requests_per_minute": 10**6 - 1}
             tenant_config["limits"] = limits

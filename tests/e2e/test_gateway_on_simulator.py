@@ -46,6 +46,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
         settings = {
             "server": {"port": port},
             "upstream": {"connect_timeout": 1.0},
+            "telemetry": {"allowed_jurisdictions": ["DE", "AT"]},
             "pools": [
                 {"name": "de", "jurisdiction": "DE", "site": "de-muc-1", "gpu": "b200",
                  "engines": de, "models": [MODEL]},

@@ -30,7 +30,7 @@ def metered(
 ) -> Iterator[GatewayProcess]:
     folder: Path = tmp_path_factory.mktemp("metered")
     config = {
-        "store": {"redis_url": SYSTEM_REDIS},
+        "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
             "security": {"pseudonym_key": VAULT_KEY},
         "metering": {"spool_dir": str(folder / "spool")},  # on_client_disconnect: finish
         "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",

@@ -50,7 +50,7 @@ def test_name_iban_and_tax_id_reach_the_engine_as_placeholders_and_the_stream_is
     with recording_proxy(engine.base_url) as proxy:
         config = {
             # The shared vault: placeholders live in Redis, encrypted, shared by replicas.
-            "store": {"redis_url": SYSTEM_REDIS},
+            "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
             "security": {"pseudonym_key": VAULT_KEY},
             "pools": [
                 {

@@ -73,6 +73,7 @@ def simulators() -> Iterator[list[Simulator]]:
 def _config(de: list[str], at: list[str]) -> dict[str, object]:
     return {
         "upstream": {"connect_timeout": 1.0},
+        "telemetry": {"allowed_jurisdictions": ["DE", "AT"]},
         "admin": {"token_hash": hash_key(ADMIN_TOKEN)},
         "routing": {"strategy": "least_load", "scrape_interval": 0.25, "breaker_failures": 3},
         "pools": [

@@ -54,7 +54,8 @@ def test_redis_stopped_and_restarted_under_load(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     with RedisServer(tmp_path) as store, SimulatorThread(config) as sim:
         settings = {
-            "store": {"redis_url": store.url, "retry_after_failure": 0.5},
+            "store": {"redis_url": store.url, "retry_after_failure": 0.5,
+                      "jurisdiction": "DE", "operator": "test"},
             "security": {"pseudonym_key": VAULT_KEY},
             "metering": {"spool_dir": str(spool), "replay_interval": 0.5},
             "pools": [{"name": "de", "jurisdiction": "DE", "site": "de-muc-1", "gpu": "b200",

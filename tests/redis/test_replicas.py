@@ -44,7 +44,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     folder = tmp_path_factory.mktemp("replicas")
     with SimulatorThread(SimulatorConfig("b200/llama-3.1-8b", MODEL, engines=1, speed=0.02)) as sim:
         config = {
-            "store": {"redis_url": SYSTEM_REDIS},
+            "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
             "security": {"pseudonym_key": VAULT_KEY},
             "metering": {"spool_dir": str(folder / "spool")},
             "admin": {"token_hash": hash_key(ADMIN_TOKEN)},

@@ -23,6 +23,8 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def make_settings(**overrides: Any) -> Settings:
     data: dict[str, Any] = {
         "server": {"max_body_bytes": 64 * 1024},
+        # The Austrian pool is a deployment choice that must be declared, as any sink's.
+        "telemetry": {"allowed_jurisdictions": ["DE", "AT"]},
         "pools": [
             {
                 "name": "de-muc-b200",
