@@ -17,10 +17,11 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from gateway import admin_cli
+from gateway import admin_cli, audit_cli
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
 from gateway.settings import LimitsSettings, Settings, load_settings
+from gateway.telemetry.logs import configure_logging
 from gateway.telemetry.residency import SinkOutsideJurisdiction, check_residency
 
 _WORKER_SETTINGS_ENV = "SOVEREIGN_GATEWAY_WORKER_SETTINGS"
@@ -63,6 +64,7 @@ def discover_models(engine_url: str, timeout: float = 10.0) -> list[str]:
 
 def serve(settings: Settings) -> None:
     server = settings.server
+    configure_logging(settings)  # JSON lines to the declared log sink (or stdout)
     if server.workers == 1:
         uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="warning")
         return
@@ -80,7 +82,9 @@ def serve(settings: Settings) -> None:
 
 def worker_app() -> FastAPI:
     data = orjson.loads(os.environ[_WORKER_SETTINGS_ENV])
-    return create_app(Settings.model_validate(data))
+    settings = Settings.model_validate(data)
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def _dump_with_secrets(settings: Settings) -> dict[str, Any]:
@@ -206,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Store-backed admin commands (gateway/admin_cli.py): tenants, usage, and
     # keys issue|list|rotate|revoke next to `keys new` and `keys hash`.
     admin_cli.register(sub, keys_sub)
+    audit_cli.register(sub)
     # End of the admin commands.
 
     local_p = sub.add_parser("run-local", help="start the local vLLM engine and the gateway")

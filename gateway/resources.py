@@ -22,6 +22,8 @@ from gateway.routing.router import Router
 from gateway.routing.view import Priority
 from gateway.settings import Settings
 from gateway.stores import build_stores, gateway_id
+from gateway.telemetry.hub import Observability, build_observability
+from gateway.telemetry.metrics_server import MetricsServer
 from gateway.telemetry.residency import check_residency
 from gateway.tenancy.admin import TenantAdmin
 from gateway.tenancy.directory import Directory
@@ -43,6 +45,7 @@ class Resources:
     gateway_id: str
     privacy: Privacy
     router: Router
+    observability: Observability
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
@@ -70,6 +73,11 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         await directory.refresh()
         await stores.metering.replay()
         privacy = await build_privacy(settings, stores.redis)
+        observability = await build_observability(settings, replica)
+        metrics = settings.telemetry.metrics
+        metrics_server = MetricsServer(metrics.host, metrics.port) if metrics else None
+        if metrics_server is not None:
+            await metrics_server.start()  # a busy port fails the start, loudly
         try:
             async with build_client(settings.upstream, transport) as client:
                 router = build_router(settings, topology, client)
@@ -96,6 +104,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                             replica,
                             privacy,
                             router,
+                            observability,
                         )
                     }
                 finally:
@@ -103,6 +112,9 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                         loop.cancel()
                     await asyncio.gather(*loops, return_exceptions=True)
         finally:
+            if metrics_server is not None:
+                await metrics_server.stop()
+            await observability.close()
             privacy.close()
             await stores.aclose()
 
@@ -130,6 +142,7 @@ class RequestHints:
     conversation: str | None  # the pseudonym map's scope (privacy.conversation_header)
     session: str | None  # the affinity key (routing.session_header)
     priority: Priority
+    subject: str | None = None  # the data subject (telemetry.subject_header), for erasure
 
 
 async def get_hints(request: Request) -> RequestHints:
@@ -141,6 +154,7 @@ async def get_hints(request: Request) -> RequestHints:
         headers.get(settings.privacy.conversation_header),
         headers.get(settings.routing.session_header),
         Priority.BATCH if batch else Priority.INTERACTIVE,
+        headers.get(settings.telemetry.subject_header),
     )
 
 

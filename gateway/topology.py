@@ -44,6 +44,8 @@ class Tenant:
     degraded_mode: str = "fail_closed"  # or "fail_open"; see TenantSettings
     policy: str | None = None  # None: the gateway's default policy
     preferred_sites: tuple[str, ...] = ()  # routing tries these sites first, in order
+    ai_act_marker: bool = False  # answers say they are AI-generated (EU AI Act Art. 50)
+    retention_days: int | None = None  # audit content and content logs; None: the default
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

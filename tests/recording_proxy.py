@@ -79,3 +79,33 @@ def recording_proxy(upstream: str) -> Iterator[Recording]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def recording_collector() -> Iterator[Recording]:
+    """An OTLP/HTTP collector stand-in: accepts every POST and records its body."""
+    port = free_port()
+    recording = Recording(f"http://127.0.0.1:{port}")
+
+    async def collect(request: Request) -> StreamingResponse:
+        recording.requests.append(await request.body())
+
+        async def empty() -> AsyncIterator[bytes]:
+            yield b""
+
+        return StreamingResponse(empty(), status_code=200)
+
+    app = Starlette(routes=[Route("/{path:path}", collect, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the collector did not start")
+        time.sleep(0.02)
+    try:
+        yield recording
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from gateway.auth import Principal
 from gateway.metering import estimate
 from gateway.metering.record import Status, UsageRecord, UsageSource
@@ -13,6 +15,7 @@ from gateway.metering.service import Metering
 from gateway.metering.stream import StreamOutcome
 from gateway.metering.usage import Usage
 from gateway.privacy.applied import Applied
+from gateway.telemetry.hub import Observability
 from gateway.topology import Engine
 
 
@@ -31,6 +34,10 @@ class Recorder:
     started_at: float  # wall clock, for the record
     started: float  # perf_counter, for durations
     privacy: Applied | None = None  # what the GDPR policy did, recorded with the usage
+    # Span, metrics, log line and audit record of the request, closed with its record.
+    observability: Observability | None = None
+    span: Span | None = None
+    subject: str | None = None  # the data subject (OpenAI `user` or header), for erasure
 
     async def record(
         self,
@@ -76,6 +83,8 @@ class Recorder:
             pii=self.privacy.ledger_summary() if self.privacy else None,
         )
         await self.metering.meter(record, self.principal)
+        if self.observability is not None and self.span is not None:
+            await self.observability.finished(self.span, record, subject=self.subject)
 
     async def stream_ended(self, engine: Engine, outcome: StreamOutcome) -> None:
         status: Status = "aborted" if outcome.client_gone else "failed" if outcome.failed else "ok"

@@ -29,6 +29,7 @@ from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_typ
 from gateway.residency import candidate_engines
 from gateway.resources import RequestHints, Resources
 from gateway.routing.view import Priority, RouteContext
+from gateway.telemetry.tracing import finish_request_span
 from gateway.topology import Engine
 from gateway.upstream.relay import RelayResponse, RelaySource
 
@@ -64,6 +65,11 @@ def _cleared(candidates: tuple[Engine, ...], applied: Applied | None) -> tuple[E
             param="model",
         )
     return cleared
+
+
+def _overhead(started: float, sent: float, received: float) -> str:
+    """The gateway's own time on the request so far: all of it but the wait for the engine."""
+    return f"{((time.perf_counter() - started) - (received - sent)) * 1000:.2f}"
 
 
 def _route_context(
@@ -111,15 +117,28 @@ async def proxy(
     hints: RequestHints | None = None,
 ) -> Response:
     hints = hints or RequestHints(None, None, Priority.INTERACTIVE)
-    candidates = candidate_engines(principal.tenant, request.model, resources.topology)
     payload = request.forward_payload()
-    applied = await resources.privacy.prompts.apply(
-        principal.tenant, path, payload, hints.conversation
+    user = payload.get("user")
+    subject = hints.subject or (user if isinstance(user, str) and user else None)
+    started_at, started = time.time(), time.perf_counter()
+    observability = resources.observability
+    span = observability.start(
+        ENDPOINTS[path], request.model, request_id, principal.tenant.id, payload, started_at
     )
-    candidates = _cleared(candidates, applied)
+    try:
+        candidates = candidate_engines(principal.tenant, request.model, resources.topology)
+        applied = await resources.privacy.prompts.apply(
+            principal.tenant, path, payload, hints.conversation
+        )
+        candidates = _cleared(candidates, applied)
+        estimated = _estimate(resources, principal, payload, path)
+        admission = await resources.metering.admit(principal, estimated, request_id)
+    except GatewayError as refused:  # nothing was sent: the span says why, no usage to meter
+        finish_request_span(span, error_type=refused.code or str(refused.status))
+        raise
     privacy_headers = applied.headers() if applied is not None else {}
-    estimated = _estimate(resources, principal, payload, path)
-    admission = await resources.metering.admit(principal, estimated, request_id)
+    # EU AI Act Art. 50: the tenant's users are told the content is AI-generated.
+    marker = {"x-sovereign-ai-generated": "true"} if principal.tenant.ai_act_marker else {}
     recorder = Recorder(
         resources.metering,
         principal,
@@ -131,9 +150,12 @@ async def proxy(
         estimated,
         admission.shared,
         resources.gateway_id,
-        time.time(),
-        time.perf_counter(),
+        started_at,
+        started,
         applied,
+        observability,
+        span,
+        subject,
     )
     forwarder = resources.forwarder
     ctx = _route_context(principal, request.model, payload, hints, estimated)
@@ -143,6 +165,7 @@ async def proxy(
         # The engine's usage report is the truth: always ask for it (stripped if not wanted).
         payload["stream_options"] = {**options, "include_usage": True}
         body = orjson.dumps(payload)
+        sent = time.perf_counter()
         try:
             upstream = await forwarder.open(
                 principal.tenant, candidates, path, body, request_id, ctx
@@ -175,8 +198,10 @@ async def proxy(
         if applied is not None and guarded:
             guard = AnswerGuard(resources.privacy.analysis, applied)
             relayed = GuardedStream(source, guard, applied.mapping)
-        headers = {**served_by_headers(engine), **admission.headers, **privacy_headers}
+        headers = {**served_by_headers(engine), **admission.headers, **privacy_headers, **marker}
+        headers["x-sovereign-overhead-ms"] = _overhead(started, sent, time.perf_counter())
         return RelayResponse(relayed, headers)
+    sent = time.perf_counter()
     try:
         answer = await forwarder.call(
             principal.tenant, candidates, path, orjson.dumps(payload), request_id, ctx
@@ -184,6 +209,7 @@ async def proxy(
     except GatewayError as exc:
         await recorder.record(None, "failed", exc.status, None)
         raise
+    received = time.perf_counter()
     ok = answer.status < 400
     body, status, media_type = answer.body, answer.status, answer.content_type
     if ok and applied is not None:
@@ -197,10 +223,13 @@ async def proxy(
         usage = usage_of_body(answer.body) if ok else None
         await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
 
+    headers = {
+        **served_by_headers(answer.engine),
+        **admission.headers,
+        **privacy_headers,
+        **marker,
+    }
+    headers["x-sovereign-overhead-ms"] = _overhead(started, sent, received)
     return MeteredResponse(
-        body,
-        status_code=status,
-        media_type=media_type,
-        headers={**served_by_headers(answer.engine), **admission.headers, **privacy_headers},
-        meter=meter,
+        body, status_code=status, media_type=media_type, headers=headers, meter=meter
     )

@@ -51,6 +51,8 @@ class TenantAdmin:
                 degraded_mode=t.degraded_mode,
                 policy=t.policy,
                 preferred_sites=list(t.preferred_sites),
+                ai_act_marker=t.ai_act_marker,
+                retention_days=t.retention_days,
                 created_at=existing.created_at if existing else now,
                 updated_at=now,
             )

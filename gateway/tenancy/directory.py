@@ -35,6 +35,8 @@ def tenant_from_record(record: TenantRecord) -> Tenant:
         record.degraded_mode,
         record.policy,
         tuple(record.preferred_sites),
+        record.ai_act_marker,
+        record.retention_days,
     )
 
 

@@ -26,6 +26,8 @@ class TenantRecord(BaseModel):
     policy: PolicyName | None = None
     # Sites routing tries first, in this order, among those its jurisdictions allow.
     preferred_sites: list[Identifier] = Field(default_factory=list)
+    ai_act_marker: bool = False
+    retention_days: int | None = None
     created_at: float
     updated_at: float
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,7 +25,10 @@ def make_settings(**overrides: Any) -> Settings:
     data: dict[str, Any] = {
         "server": {"max_body_bytes": 64 * 1024},
         # The Austrian pool is a deployment choice that must be declared, as any sink's.
-        "telemetry": {"allowed_jurisdictions": ["DE", "AT"]},
+        "telemetry": {
+            "allowed_jurisdictions": ["DE", "AT"],
+            "audit_dir": tempfile.mkdtemp(prefix="sg-audit-"),  # the embedded file sink
+        },
         "pools": [
             {
                 "name": "de-muc-b200",

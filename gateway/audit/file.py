@@ -1,0 +1,235 @@
+"""The audit chain in a JSON Lines file: the embedded default, one entry per line.
+
+Appends take two locks: an asyncio lock (one writer per process) and ``flock`` on a
+``<file>.lock`` beside it (one writer across processes, e.g. uvicorn workers sharing the
+file). Under them the head is read from the file's last line (cached while the file's inode
+and size are unchanged), so every process links to the true head. Each line is written with
+one ``write`` and, by default, fsynced before the append returns.
+
+Purge and erasure rewrite the file: a temporary file in the same folder, fsynced, then
+renamed over the original, so a crash leaves either the old or the new file, never half of
+each. A scan keeps the file it opened, so a rewrite meanwhile does not confuse it.
+
+The file keeps no head apart from its entries: removing lines from its end is not detected
+unless ``audit verify --anchor`` is given an earlier head. Blocking work runs in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import tempfile
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import orjson
+from pydantic import ValidationError
+
+from gateway.audit.chain import EMPTY, ChainEntry, ChainHead, Draft, Unreadable, link_all
+from gateway.audit.records import AuditUnavailable
+
+T = TypeVar("T")
+_BATCH = 1000
+FILE_NAME = "audit.jsonl"  # the embedded sink's file in its folder (telemetry.audit_dir)
+_TAIL_BLOCK = 8192
+
+
+class FileAuditStore:
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._fsync = fsync
+        self._lock = asyncio.Lock()
+        self._tail: tuple[tuple[int, int], ChainHead] | None = None  # (inode, size) -> head
+
+    async def append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
+        if not drafts:
+            return []
+        return await self._locked(lambda: self._append(drafts))
+
+    async def head(self) -> ChainHead | None:
+        return None
+
+    async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
+        found: list[ChainEntry] = []
+        async with aclosing(self.scan()) as items:
+            async for item in items:
+                if isinstance(item, ChainEntry) and item.seq > after_seq:
+                    found.append(item)
+                    if len(found) == limit:
+                        break
+        return found
+
+    async def scan(
+        self, until_seq: int | None = None
+    ) -> AsyncGenerator[ChainEntry | Unreadable, None]:
+        """The lines in file order (appends are made in seq order, so that is chain order)."""
+        try:
+            handle = await asyncio.to_thread(self.path.open, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise AuditUnavailable(f"the audit file cannot be read: {exc}") from exc
+        number = 0
+        try:
+            while True:
+                lines = await asyncio.to_thread(_read_lines, handle, _BATCH)
+                for line in lines:
+                    number += 1
+                    item = _parse(line, number)
+                    if item is not None:
+                        yield item
+                    if isinstance(item, ChainEntry) and item.seq == until_seq:
+                        return
+                if len(lines) < _BATCH:
+                    return
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    async def tenants(self) -> set[str]:
+        found: set[str] = set()
+        async for item in self.scan():
+            if isinstance(item, ChainEntry) and item.tenant is not None and not item.pruned:
+                found.add(item.tenant)
+        return found
+
+    async def purge(self, tenant: str, before: float) -> int:
+        def prune(entry: ChainEntry) -> ChainEntry | None:
+            if entry.tenant == tenant and entry.at < before and not entry.pruned:
+                return entry.without_body()
+            return None
+
+        return await self._locked(lambda: self._rewrite(prune))
+
+    async def erase(self, subject_ref: str) -> int:
+        def erase(entry: ChainEntry) -> ChainEntry | None:
+            return entry.without_erasable() if entry.subject_ref == subject_ref else None
+
+        return await self._locked(lambda: self._rewrite(erase))
+
+    async def close(self) -> None:
+        return None
+
+    async def _locked(self, work: Callable[[], T]) -> T:
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(self._flocked, work)
+            except OSError as exc:
+                raise AuditUnavailable(f"the audit file failed: {exc}") from exc
+
+    def _flocked(self, work: Callable[[], T]) -> T:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock_path.open("ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return work()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
+        entries = link_all(drafts, self._current_head())
+        data = b"".join(orjson.dumps(e.model_dump(mode="json")) + b"\n" for e in entries)
+        with self.path.open("ab") as out:
+            out.write(data)
+            out.flush()
+            if self._fsync:
+                os.fsync(out.fileno())
+            stat = os.fstat(out.fileno())
+        self._tail = ((stat.st_ino, stat.st_size), entries[-1].head)
+        return entries
+
+    def _current_head(self) -> ChainHead:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return EMPTY
+        key = (stat.st_ino, stat.st_size)
+        if self._tail is not None and self._tail[0] == key:
+            return self._tail[1]
+        with self.path.open("rb") as handle:
+            last = _last_line(handle, stat.st_size)
+        if last is None:
+            return EMPTY
+        item = _parse(last, 0)
+        if not isinstance(item, ChainEntry):
+            # Linking to a guess would hide the damage; appending stops until it is repaired.
+            raise AuditUnavailable(
+                f"the audit file {self.path} ends in a damaged line; run `audit verify`"
+            )
+        self._tail = (key, item.head)
+        return item.head
+
+    def _rewrite(self, change: Callable[[ChainEntry], ChainEntry | None]) -> int:
+        if not self.path.exists():
+            return 0
+        changed = 0
+        with (
+            self.path.open("rb") as source,
+            _replacement(self.path) as target,
+        ):
+            for line in source:
+                item = _parse(line, 0)
+                new = change(item) if isinstance(item, ChainEntry) else None
+                if new is None:
+                    target.write(line)
+                else:
+                    changed += 1
+                    target.write(orjson.dumps(new.model_dump(mode="json")) + b"\n")
+        self._tail = None
+        return changed
+
+
+@contextmanager
+def _replacement(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file that replaces ``path`` (atomically, durably) if the block succeeds."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _read_lines(handle: BinaryIO, count: int) -> list[bytes]:
+    lines: list[bytes] = []
+    while len(lines) < count:
+        line = handle.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+def _last_line(handle: BinaryIO, size: int) -> bytes | None:
+    """The last non-empty line, read backwards in blocks (the file can be large)."""
+    end, data = size, b""
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        handle.seek(start)
+        data = handle.read(end - start) + data
+        end = start
+        stripped = data.rstrip(b"\n")
+        if b"\n" in stripped or end == 0:
+            return stripped.rsplit(b"\n", 1)[-1] or None
+    return None
+
+
+def _parse(line: bytes, number: int) -> ChainEntry | Unreadable | None:
+    if not line.strip():
+        return None
+    try:
+        return ChainEntry.model_validate(orjson.loads(line))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        return Unreadable(f"line {number}", str(exc).splitlines()[0])

@@ -1,0 +1,332 @@
+"""The audit trail as the gateway uses it: record, verify, enforce retention, erase a subject.
+
+Stores sit behind one protocol, ``AuditStore``: ``PostgresAuditStore`` for deployments
+(several replicas append to one chain, serialised by a lock row), ``FileAuditStore`` as the
+embedded default. Sealing and verification are pure (``gateway.audit.chain``); this module
+adds the clock, the salts and the keys.
+
+Keys: ``hmac_key`` signs every entry (without it the chain only detects changes made by
+someone who does not recompute the hashes). ``subject_key`` turns a data subject's
+identifier into ``subject_ref``; it must stay the same for as long as records are kept, or
+a later erasure request will not find the earlier records (None: verification and purges
+only, which never need it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from gateway.audit.chain import (
+    PURGE_ACTION,
+    ChainEntry,
+    ChainHead,
+    Draft,
+    Unreadable,
+    Verifier,
+    VerifyReport,
+    canonical,
+    digest,
+    draft,
+)
+from gateway.audit.records import (
+    AdminAudit,
+    AuditRecord,
+    AuditUnavailable,
+    Detail,
+    RequestAudit,
+)
+from gateway.metering.record import UsageRecord
+
+ERASE_ACTION = "subject.erase"
+DAY = 86_400.0
+MIN_KEY_BYTES = 16
+
+# Erases one subject's data in another store (ledger, pseudonym vault, content logs): gets
+# the raw identifier and its subject_ref, returns how many items it removed.
+Eraser = Callable[[str, str], Awaitable[int]]
+
+
+class AuditStore(Protocol):
+    async def append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
+        """Link the drafts, in order, to the current head and store them: atomically, and
+        one batch at a time across every writer of the chain."""
+        ...
+
+    async def head(self) -> ChainHead | None:
+        """The head the store records apart from the entries; None if it keeps none."""
+        ...
+
+    async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
+        """Up to ``limit`` entries with seq above ``after_seq``, in chain order."""
+        ...
+
+    def scan(self, until_seq: int | None = None) -> AsyncIterator[ChainEntry | Unreadable]:
+        """Everything stored, in storage order (seq, or a file's lines), for verification."""
+        ...
+
+    async def tenants(self) -> set[str]:
+        """The tenants that have entries not yet pruned."""
+        ...
+
+    async def purge(self, tenant: str, before: float) -> int:
+        """Prune the tenant's entries made before ``before``; the number pruned."""
+        ...
+
+    async def erase(self, subject_ref: str) -> int:
+        """Erase the erasable fields of the subject's entries; the number erased."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _GroupCommit:
+    """Records that arrive while a write is in flight go together in the next one: the
+    chain has one writer at a time (across replicas), so a lock and a commit per batch
+    rather than per record is what keeps it from becoming the bottleneck."""
+
+    def __init__(
+        self, write: Callable[[list[Draft]], Awaitable[list[ChainEntry]]], max_batch: int
+    ) -> None:
+        self._write = write
+        self._max = max_batch
+        self._pending: list[tuple[Draft, asyncio.Future[ChainEntry]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Draft) -> ChainEntry:
+        future: asyncio.Future[ChainEntry] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        # Shielded: a caller that gives up (its task cancelled) does not unwrite the record.
+        return await asyncio.shield(future)
+
+    async def wait(self) -> None:
+        """Until everything submitted so far is written (or has failed)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Draft, asyncio.Future[ChainEntry]]] = []
+        try:
+            while self._pending:
+                batch = self._pending[: self._max]
+                del self._pending[: self._max]
+                try:
+                    entries = await self._write([item for item, _ in batch])
+                    for (_, future), entry in zip(batch, entries, strict=True):
+                        _settle(future, entry)
+                except Exception as exc:
+                    for _, future in batch:
+                        _settle(future, exc)
+        except BaseException:  # cancelled: nobody may wait forever for a write
+            stopped = AuditUnavailable("the audit writer was stopped before writing this record")
+            for _, future in batch + self._pending:
+                _settle(future, stopped)
+            self._pending.clear()
+            raise
+        finally:
+            self._task = None
+
+
+def _settle(future: asyncio.Future[ChainEntry], outcome: ChainEntry | BaseException) -> None:
+    if future.done():  # its caller gave up; the outcome is theirs to lose
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class ErasureReceipt(BaseModel):
+    """Proof of an Art. 17 erasure for the controller's records. ``digest`` covers the
+    subject, time and counts, and is written into the chain's ``subject.erase`` entry at
+    ``audit_seq``; ``hmac`` (with the audit key) shows the gateway issued it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject_ref: str
+    erased_at: float
+    counts: dict[str, int]  # {"audit": 3, "ledger": ..., ...}
+    digest: str
+    hmac: str | None
+    audit_seq: int
+
+
+def receipt_digest(subject_ref: str, erased_at: float, counts: Mapping[str, int]) -> str:
+    fields = {"subject_ref": subject_ref, "erased_at": erased_at, "counts": dict(counts)}
+    return digest(canonical(fields))
+
+
+def _sign_receipt(key: bytes, receipt_digest_hex: str) -> str:
+    # Prefixed, so that no receipt signature can pass for an entry's HMAC or the reverse.
+    message = b"erasure-receipt:" + receipt_digest_hex.encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def parse_key(text: str, what: str = "key") -> bytes:
+    """A key as configured: base64 of at least 16 random bytes (``keys vault`` makes one)."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"the {what} is not base64") from exc
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the {what} has {len(key)} bytes; at least {MIN_KEY_BYTES} needed")
+    return key
+
+
+class AuditTrail:
+    def __init__(
+        self,
+        store: AuditStore,
+        hmac_key: bytes | None,
+        subject_key: bytes | None,
+        *,
+        erasers: Mapping[str, Eraser] | None = None,
+        clock: Callable[[], float] = time.time,
+        salts: Callable[[], bytes] = lambda: secrets.token_bytes(16),
+        max_batch: int = 500,
+    ) -> None:
+        self.store = store
+        self._batches = _GroupCommit(store.append, max_batch)
+        self._hmac_key = hmac_key
+        self._subject_key = subject_key
+        self._erasers = dict(erasers or {})
+        self._clock = clock
+        self._salts = salts
+
+    def subject_ref(self, raw: str) -> str:
+        """The pseudonymous reference of a data subject: never the identifier itself."""
+        if self._subject_key is None:
+            raise ValueError("no audit subject key is configured")
+        return hmac.new(self._subject_key, raw.encode(), hashlib.sha256).hexdigest()
+
+    async def append(self, record: AuditRecord) -> ChainEntry:
+        """Seal and store one record, batched with whatever else is being appended now."""
+        return await self._batches.submit(draft(record, self._salts(), self._hmac_key))
+
+    async def record_request(
+        self,
+        usage: UsageRecord,
+        *,
+        subject: str | None = None,
+        content: Mapping[str, str] | None = None,
+    ) -> ChainEntry:
+        """The residency record of a finished request. ``subject``: the OpenAI ``user`` value
+        or the subject header, raw (only its subject_ref is kept); ``content``: masked text,
+        only when the tenant logs content. Await it after the response has been sent."""
+        ref = self.subject_ref(subject) if subject else None
+        record = RequestAudit.from_usage(usage, at=self._clock(), subject_ref=ref, content=content)
+        return await self.append(record)
+
+    async def record_admin(
+        self,
+        actor: str,
+        action: str,
+        *,
+        tenant: str | None = None,
+        target: Mapping[str, str] | None = None,
+        fields: Sequence[str] = (),
+        details: Mapping[str, Detail] | None = None,
+    ) -> ChainEntry:
+        record = AdminAudit(
+            at=self._clock(),
+            tenant=tenant,
+            actor=actor,
+            action=action,
+            target=dict(target or {}),
+            fields=list(fields),
+            details=dict(details or {}),
+        )
+        return await self.append(record)
+
+    async def verify(self, anchor: ChainHead | None = None) -> VerifyReport:
+        """Read the head first, then the chain up to it: appends made meanwhile are left for
+        the next run instead of looking like a mismatch."""
+        head = await self.store.head()
+        verifier = Verifier(self._hmac_key, head=head, anchor=anchor)
+        async for item in self.store.scan(until_seq=head.seq if head else None):
+            if isinstance(item, Unreadable):
+                verifier.unreadable(item)
+            else:
+                verifier.feed(item)
+        return verifier.report()
+
+    async def purge_expired(
+        self,
+        retention_days: Mapping[str, float],
+        now: float | None = None,
+        *,
+        default_days: float | None = None,
+        actor: str = "purge",
+    ) -> dict[str, int]:
+        """The retention job: prune each tenant's entries older than its retention (the
+        mapping, else ``default_days`` for every other tenant found in the store; None keeps
+        them). Each purge is recorded first, gateway-wide so that no tenant's purge removes
+        it: that record is what lets the pruned entries verify as legitimately pruned."""
+        now = self._clock() if now is None else now
+        days_by_tenant = dict(retention_days)
+        if default_days is not None:
+            for tenant in await self.store.tenants():
+                days_by_tenant.setdefault(tenant, default_days)
+        for tenant, days in days_by_tenant.items():
+            if not days > 0:
+                raise ValueError(f"retention of tenant {tenant!r} must be positive days")
+        pruned: dict[str, int] = {}
+        for tenant, days in sorted(days_by_tenant.items()):
+            before = now - days * DAY
+            await self.record_admin(
+                actor,
+                PURGE_ACTION,
+                target={"tenant": tenant},
+                details={"before": before, "retention_days": days},
+            )
+            pruned[tenant] = await self.store.purge(tenant, before)
+        return pruned
+
+    async def erase(self, raw_subject: str, actor: str = "erasure") -> ErasureReceipt:
+        """GDPR Art. 17: remove everything held about one subject, in the audit trail and in
+        every store registered as an eraser, and record the erasure (without the subject)."""
+        ref = self.subject_ref(raw_subject)
+        await self._batches.wait()  # the subject's records still queued are erased too
+        counts = {"audit": await self.store.erase(ref)}
+        for name, eraser in self._erasers.items():
+            counts[name] = await eraser(raw_subject, ref)
+        erased_at = self._clock()
+        receipt = receipt_digest(ref, erased_at, counts)
+        entry = await self.record_admin(
+            actor,
+            ERASE_ACTION,
+            details={"receipt": receipt, **{f"erased.{k}": v for k, v in counts.items()}},
+        )
+        return ErasureReceipt(
+            subject_ref=ref,
+            erased_at=erased_at,
+            counts=counts,
+            digest=receipt,
+            hmac=_sign_receipt(self._hmac_key, receipt) if self._hmac_key is not None else None,
+            audit_seq=entry.seq,
+        )
+
+    def receipt_valid(self, receipt: ErasureReceipt) -> bool:
+        """The receipt's digest matches its fields, and its HMAC (if signed) the audit key."""
+        expected = receipt_digest(receipt.subject_ref, receipt.erased_at, receipt.counts)
+        if not hmac.compare_digest(expected, receipt.digest):
+            return False
+        if self._hmac_key is None or receipt.hmac is None:
+            return self._hmac_key is None
+        return hmac.compare_digest(_sign_receipt(self._hmac_key, receipt.digest), receipt.hmac)
+
+    async def close(self) -> None:
+        """Write what is still queued, then close the store."""
+        await self._batches.wait()
+        await self.store.close()

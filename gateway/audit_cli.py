@@ -1,0 +1,273 @@
+"""``sovereign-gateway audit verify | purge | erase``: the audit trail from the command line.
+
+The store is named by ``--dsn`` (PostgreSQL, with ``--schema``/``--table``), ``--file`` (the
+JSON Lines sink) or ``--config`` (``telemetry.audit``, else the file in
+``telemetry.audit_dir``; with it, ``purge`` applies every tenant's retention). Keys come from
+the configuration or the environment, never from the command line (base64, like the
+gateway's other keys): the HMAC key to check or sign entries, the subject key to find a data
+subject's records. ``erase --subject -``
+reads the identifier from stdin, so it stays out of shell history and the process list.
+
+Exit codes: 0 intact or done; 1 the chain has problems (listed); 2 bad usage or
+configuration; 3 the store could not be reached or read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+from pydantic import ValidationError
+
+from gateway.audit.chain import ChainHead
+from gateway.audit.file import FILE_NAME, FileAuditStore
+from gateway.audit.records import AuditUnavailable
+from gateway.audit.service import AuditStore, AuditTrail, parse_key
+from gateway.settings import Settings, load_settings
+from gateway.telemetry.hub import subject_key
+
+T = TypeVar("T")
+Command = Callable[[argparse.Namespace], int]
+HMAC_KEY_ENV = "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY"
+SUBJECT_KEY_ENV = "SOVEREIGN_AUDIT__SUBJECT_KEY"
+
+
+class _Exit(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _guarded(command: Command) -> Command:
+    """Errors become one line on stderr and an exit code, not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except _Exit as exc:
+            print(exc.message, file=sys.stderr)
+            return exc.code
+        except AuditUnavailable as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 3
+        except ValueError as exc:  # bad keys, bad retention
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The store, the keys and the retention, from the flags or the configuration."""
+
+    dsn: str | None
+    file: Path | None
+    schema: str
+    table: str
+    hmac_key: bytes | None
+    retention: dict[str, float]  # per tenant, from the configuration
+    default_days: float | None  # telemetry.retention_days, from the configuration
+    # The gateway's own subject key, derived from the configuration as the gateway does.
+    subject_key: bytes | None = None
+
+
+def _key(var: str, what: str, required: bool) -> bytes | None:
+    text = os.environ.get(var)
+    if not text:
+        if required:
+            raise _Exit(2, f"error: set the {what} in the environment variable {var}")
+        return None
+    try:
+        return parse_key(text, what)
+    except ValueError as exc:
+        raise _Exit(2, f"error: {var}: {exc}") from exc
+
+
+def _target(args: argparse.Namespace) -> _Target:
+    if args.config is None:
+        if (args.dsn is None) == (args.file is None):
+            raise _Exit(2, "error: give one of --config, --dsn or --file")
+        hmac_key = _key(args.hmac_key_env, "audit HMAC key", required=False)
+        file = Path(args.file) if args.file else None
+        return _Target(args.dsn, file, args.schema, args.table, hmac_key, {}, None)
+    if args.dsn or args.file:
+        raise _Exit(2, "error: use either --config or --dsn/--file, not both")
+    try:
+        settings = load_settings(Path(args.config))
+    except (FileNotFoundError, ValidationError) as exc:
+        raise _Exit(2, f"error: configuration {args.config}: {exc}") from exc
+    return _from_settings(settings, args)
+
+
+def _from_settings(settings: Settings, args: argparse.Namespace) -> _Target:
+    """``telemetry.audit`` (dsn, else path, else a file under ``telemetry.audit_dir``), its
+    HMAC key (the configuration's only, as the gateway sees it: the settings read
+    ``SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY`` themselves), and each tenant's retention
+    (``telemetry.retention_days`` by default)."""
+    telemetry = settings.telemetry
+    sink = telemetry.audit
+    dsn = sink.dsn.get_secret_value() if sink and sink.dsn else None
+    file = None if dsn else (sink.path if sink and sink.path else telemetry.audit_dir / FILE_NAME)
+    hmac_key = None
+    if sink and sink.hmac_key:
+        try:
+            hmac_key = parse_key(sink.hmac_key.get_secret_value(), "HMAC key")
+        except ValueError as exc:
+            raise _Exit(2, f"error: telemetry.audit.hmac_key: {exc}") from exc
+    retention = {t.id: float(t.retention_days) for t in settings.tenants if t.retention_days}
+    default = float(telemetry.retention_days)
+    return _Target(
+        dsn, file, args.schema, args.table, hmac_key, retention, default, subject_key(settings)
+    )
+
+
+async def _open_store(target: _Target) -> AuditStore:
+    if target.dsn:
+        from gateway.audit.postgres import PostgresAuditStore  # psycopg only when used
+
+        return await PostgresAuditStore.open(target.dsn, schema=target.schema, table=target.table)
+    assert target.file is not None
+    return FileAuditStore(target.file)
+
+
+def _run(
+    args: argparse.Namespace,
+    work: Callable[[AuditTrail, _Target], Awaitable[T]],
+    *,
+    subject_key: bool = False,
+) -> T:
+    target = _target(args)
+    subject = None
+    if subject_key:
+        subject = target.subject_key or _key(
+            args.subject_key_env, "audit subject key", required=True
+        )
+
+    async def session() -> T:
+        trail = AuditTrail(await _open_store(target), target.hmac_key, subject)
+        try:
+            return await work(trail, target)
+        finally:
+            await trail.close()
+
+    return asyncio.run(session())
+
+
+@_guarded
+def _verify(args: argparse.Namespace) -> int:
+    report = _run(args, lambda trail, _: trail.verify(anchor=args.anchor))
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+@_guarded
+def _purge(args: argparse.Namespace) -> int:
+    if (args.tenant is None) != (args.older_than_days is None):
+        raise _Exit(2, "error: give --tenant and --older-than-days together")
+    if args.tenant is None and args.config is None:
+        raise _Exit(2, "error: give --tenant and --older-than-days, or --config (every tenant)")
+
+    def purge(trail: AuditTrail, target: _Target) -> Awaitable[dict[str, int]]:
+        if args.tenant is not None:
+            return trail.purge_expired({args.tenant: args.older_than_days}, actor="cli")
+        return trail.purge_expired(target.retention, default_days=target.default_days, actor="cli")
+
+    for tenant, count in _run(args, purge).items():
+        print(f"tenant {tenant}: pruned {count} entries past its retention")
+    return 0
+
+
+@_guarded
+def _erase(args: argparse.Namespace) -> int:
+    subject = sys.stdin.readline().strip() if args.subject == "-" else args.subject
+    if not subject:
+        raise _Exit(2, "error: the subject is empty")
+    receipt = _run(args, lambda trail, _: trail.erase(subject, actor="cli"), subject_key=True)
+    print(orjson.dumps(receipt.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _anchor(text: str) -> ChainHead:
+    seq, _, hash_hex = text.partition(":")
+    if not seq.isdigit() or len(hash_hex) != 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SEQ:HASH (as `audit verify` prints)")
+    return ChainHead(seq=int(seq), hash=hash_hex)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: give a positive number of days")
+    return value
+
+
+def _store_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("the audit store (one of --config, --dsn, --file)")
+    group.add_argument("--config", help="the gateway's YAML configuration (its audit section)")
+    group.add_argument("--dsn", help="PostgreSQL connection string")
+    group.add_argument("--file", help="the JSON Lines audit file")
+    group.add_argument("--schema", default="public", help="PostgreSQL schema (default public)")
+    group.add_argument("--table", default="audit_log", help="table (default audit_log)")
+    parent.add_argument(
+        "--hmac-key-env",
+        default=HMAC_KEY_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the HMAC key (default {HMAC_KEY_ENV})",
+    )
+    parent.add_argument(
+        "--subject-key-env",
+        default=SUBJECT_KEY_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the subject key (default {SUBJECT_KEY_ENV})",
+    )
+    return parent
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``audit verify | purge | erase`` to the CLI."""
+    store = _store_parent()
+    audit_p = sub.add_parser("audit", help="the audit trail: verify, purge, erase a subject")
+    audit_sub = audit_p.add_subparsers(dest="audit_command", required=True)
+
+    verify_p = audit_sub.add_parser(
+        "verify", parents=[store], help="check the chain: exit 0 intact, 1 with the problems"
+    )
+    verify_p.add_argument(
+        "--anchor",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="an entry recorded earlier (from a previous verify) that must still be there",
+    )
+    verify_p.set_defaults(func=_verify)
+
+    purge_p = audit_sub.add_parser(
+        "purge",
+        parents=[store],
+        help="the retention job: prune entries older than their tenant's retention",
+    )
+    purge_p.add_argument("--tenant", help="one tenant (default, with --config: every tenant)")
+    purge_p.add_argument("--older-than-days", type=_days, metavar="N")
+    purge_p.set_defaults(func=_purge)
+
+    erase_p = audit_sub.add_parser(
+        "erase", parents=[store], help="GDPR Art. 17: erase a data subject; print the receipt"
+    )
+    erase_p.add_argument(
+        "--subject", required=True, help="the OpenAI `user` value or subject header ('-': stdin)"
+    )
+    erase_p.set_defaults(func=_erase)
