@@ -66,14 +66,16 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:
         replica = gateway_id(settings)
         stores = build_stores(settings, replica)
-        admin = TenantAdmin(stores.directory, pepper, catalogue.policies)
+        observability = await build_observability(settings, replica)
+        admin = TenantAdmin(
+            stores.directory, pepper, catalogue.policies, audit=observability.admin_action
+        )
         directory = Directory(stores.directory, pepper, settings.store.directory_poll_interval)
         await asyncio.to_thread(estimate.preload)
         await admin.bootstrap(settings)
         await directory.refresh()
         await stores.metering.replay()
         privacy = await build_privacy(settings, stores.redis)
-        observability = await build_observability(settings, replica)
         metrics = settings.telemetry.metrics
         metrics_server = MetricsServer(metrics.host, metrics.port) if metrics else None
         if metrics_server is not None:
@@ -83,9 +85,17 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 router = build_router(settings, topology, client)
                 forwarder = Forwarder(client, router)
                 health = EngineHealth(client, topology.engines, settings.upstream.health_timeout)
+                retention = {
+                    t.id: float(t.retention_days) for t in settings.tenants if t.retention_days
+                }
                 loops = [
                     asyncio.create_task(directory.watch()),
                     asyncio.create_task(router.monitor.run()),
+                    asyncio.create_task(
+                        observability.retention_forever(
+                            retention, float(settings.telemetry.retention_days), 3600.0
+                        )
+                    ),
                 ]
                 if not stores.metering.embedded:
                     interval = settings.metering.replay_interval

@@ -9,6 +9,7 @@ is counted and logged rather than lost silently.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -82,6 +83,31 @@ class Observability:
         except Exception:
             AUDIT_FAILURES.inc()
             log.exception("audit.append_failed", request_id=record.request_id)
+
+    async def admin_action(
+        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+    ) -> None:
+        """An admin change (tenants, keys) in the audit trail: ids and field names only."""
+        try:
+            await self.audit.record_admin(
+                "admin-api", action, tenant=tenant, target=target, fields=fields
+            )
+        except Exception:
+            AUDIT_FAILURES.inc()
+            log.exception("audit.append_failed", action=action)
+
+    async def retention_forever(
+        self, retention_days: Mapping[str, float], default_days: float, interval_s: float
+    ) -> None:
+        """The purge job: each tenant's audit entries past its retention are pruned (the
+        chain keeps verifying), once per ``interval_s``, in every replica (idempotent)."""
+        await asyncio.sleep(min(interval_s, 60.0))  # not in the way of the start-up
+        while True:
+            try:
+                await self.audit.purge_expired(retention_days, default_days=default_days)
+            except Exception:
+                log.exception("audit.purge_failed")
+            await asyncio.sleep(interval_s)
 
     async def close(self) -> None:
         self.provider.shutdown()

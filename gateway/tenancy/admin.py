@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Collection
+from typing import Protocol
 
 from gateway.auth import hash_key, new_key
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -20,17 +21,32 @@ from gateway.tenancy.records import DegradedMode, KeyRecord, TenantRecord
 from gateway.tenancy.store import DirectoryStore
 
 
+class AdminAuditHook(Protocol):
+    async def __call__(
+        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+    ) -> None: ...
+
+
 class TenantAdmin:
     def __init__(
         self,
         store: DirectoryStore,
         pepper: bytes | None,
         policies: Collection[str] | None = None,
+        audit: AdminAuditHook | None = None,
     ) -> None:
         self._store = store
         self._pepper = pepper
+        # Every change is recorded in the audit trail (ids and field names, never keys).
+        self._audit = audit
         # The policy ids this deployment knows; None: not checked (tools without policies).
         self._policies = None if policies is None else frozenset(policies)
+
+    async def _record(
+        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+    ) -> None:
+        if self._audit is not None:
+            await self._audit(action, tenant, target, fields)
 
     def _check_policy(self, policy: str | None) -> None:
         if policy is None or self._policies is None or policy in self._policies:
@@ -98,6 +114,7 @@ class TenantAdmin:
             updated_at=now,
         )
         await self._store.put_tenant(record)
+        await self._record("tenant.create", tenant_id, {"tenant": tenant_id}, [])
         return record
 
     async def update_tenant(
@@ -128,6 +145,8 @@ class TenantAdmin:
             changes["preferred_sites"] = preferred_sites
         record = TenantRecord.model_validate({**current.model_dump(), **changes})
         await self._store.put_tenant(record)
+        fields = sorted(k for k in changes if k != "updated_at")
+        await self._record("tenant.update", tenant_id, {"tenant": tenant_id}, fields)
         return record
 
     async def keys(self, tenant_id: str) -> list[KeyRecord]:
@@ -152,6 +171,7 @@ class TenantAdmin:
         )
         if not await self._store.add_key(record):
             raise Conflict(f"Key id {record.id!r} exists already.")
+        await self._record("key.issue", tenant_id, {"key": record.id}, [])
         return record, key
 
     async def _key(self, tenant_id: str, key_id: str) -> KeyRecord:
@@ -169,6 +189,7 @@ class TenantAdmin:
             return current  # already revoked, earlier: keep the earlier time
         record = current.model_copy(update={"revoked_at": at})
         await self._store.put_key(record)
+        await self._record("key.revoke", tenant_id, {"key": key_id}, ["revoked_at"])
         return record
 
     async def rotate_key(

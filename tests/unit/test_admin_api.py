@@ -599,3 +599,20 @@ async def test_a_tenants_preferred_sites_are_set_and_changed(client: httpx.Async
     )
     assert changed.json()["preferred_sites"] == ["de-mag-1"]
     assert changed.json()["allowed_jurisdictions"] == ["DE"]  # a preference, not a licence
+
+
+async def test_every_admin_change_is_handed_to_the_audit_trail_without_key_material() -> None:
+    recorded: list[tuple[str, str, dict[str, str], list[str]]] = []
+
+    async def audit(action: str, tenant: str, target: dict[str, str], fields: list[str]) -> None:
+        recorded.append((action, tenant, target, fields))
+
+    admin = TenantAdmin(MemoryDirectoryStore(), None, audit=audit)
+    await admin.create_tenant("amt", ["DE"])
+    await admin.update_tenant("amt", degraded_mode="fail_open")
+    record, key = await admin.issue_key("amt", "amt-1")
+    await admin.revoke_key("amt", "amt-1")
+    assert [r[0] for r in recorded] == ["tenant.create", "tenant.update", "key.issue", "key.revoke"]
+    assert recorded[1][3] == ["degraded_mode"]
+    assert recorded[2][2] == {"key": "amt-1"}
+    assert all(key not in str(r) and record.hash not in str(r) for r in recorded)
