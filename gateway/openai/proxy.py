@@ -18,6 +18,7 @@ from starlette.responses import Response
 from gateway.auth import Principal
 from gateway.errors import GatewayError, NoPoolForDataClass, render_json
 from gateway.metering import estimate
+from gateway.metering.record import UsageRecord
 from gateway.metering.recorder import Recorder
 from gateway.metering.response import MeteredResponse
 from gateway.metering.stream import MeteredStream, StreamOutcome
@@ -29,7 +30,6 @@ from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_typ
 from gateway.residency import candidate_engines
 from gateway.resources import RequestHints, Resources
 from gateway.routing.view import Priority, RouteContext
-from gateway.telemetry.tracing import finish_request_span
 from gateway.topology import Engine
 from gateway.upstream.relay import RelayResponse, RelaySource
 
@@ -65,6 +65,52 @@ def _cleared(candidates: tuple[Engine, ...], applied: Applied | None) -> tuple[E
             param="model",
         )
     return cleared
+
+
+def _refusal(
+    resources: Resources,
+    principal: Principal,
+    request_id: str,
+    path: str,
+    model: str,
+    stream: bool,
+    refused: GatewayError,
+    started_at: float,
+    started: float,
+) -> UsageRecord:
+    """The record of a request refused before any engine saw it (residency, policy, limits):
+    logged, counted and audited like any other, never metered (it used nothing)."""
+    policy = None
+    try:
+        found = resources.privacy.catalogue.for_tenant(principal.tenant)
+        policy = found.label if found is not None else None
+    except GatewayError:
+        pass
+    return UsageRecord(
+        request_id=request_id,
+        tenant=principal.tenant.id,
+        key_id=principal.key_id,
+        endpoint=ENDPOINTS[path],
+        model=model,
+        pool="",
+        site="",
+        jurisdiction="",
+        engine="",
+        stream=stream,
+        status="failed",
+        http_status=refused.status,
+        prompt_tokens=0,
+        completion_tokens=0,
+        usage_source="estimate",
+        estimated_tokens=0,
+        started_at=started_at,
+        ttft_ms=None,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        gateway=resources.gateway_id,
+        policy=policy,
+        policy_mode=None,
+        pii=f"refused:{refused.code}" if refused.code else None,
+    )
 
 
 def _overhead(started: float, sent: float, received: float) -> str:
@@ -133,8 +179,12 @@ async def proxy(
         candidates = _cleared(candidates, applied)
         estimated = _estimate(resources, principal, payload, path)
         admission = await resources.metering.admit(principal, estimated, request_id)
-    except GatewayError as refused:  # nothing was sent: the span says why, no usage to meter
-        finish_request_span(span, error_type=refused.code or str(refused.status))
+    except GatewayError as refused:  # nothing was sent: no usage to meter, but on record
+        record = _refusal(resources, principal, request_id, path, request.model, stream,
+                          refused, started_at, started)  # fmt: skip
+        await observability.finished(
+            span, record, subject=subject, error_type=refused.code or str(refused.status)
+        )
         raise
     privacy_headers = applied.headers() if applied is not None else {}
     # EU AI Act Art. 50: the tenant's users are told the content is AI-generated.

@@ -197,6 +197,12 @@ def test_a_secret_blocks_the_request_naming_only_its_type(
     assert "SECRET" in error["message"]
     assert token not in response.text
     assert engine.bodies == []
+    # Refused before any engine, still on record: audited with its code, never the value.
+    settings = client.app_state["resources"].settings
+    audit = (settings.telemetry.audit_dir / "audit.jsonl").read_text()
+    assert '"http_status":400' in audit
+    assert "refused:pii_blocked" in audit
+    assert token not in audit
 
 
 def test_special_categories_go_only_to_cleared_pools(
