@@ -1,14 +1,17 @@
-"""Engine reachability for ``/readyz``: concurrent ``GET /health`` probes, cached briefly."""
+"""Engine reachability for ``/readyz``, read off the router's engine monitor.
+
+The monitor already fetches every engine's ``/health`` (and ``/metrics``) about twice a
+second; probing again per readiness check would double that traffic. An engine counts as up
+when its last scrape succeeded and is not stale. Before the monitor's first round, a
+readiness check waits for one round rather than guessing.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
+from gateway.routing.monitor import EngineMonitor
 from gateway.topology import Engine
 
 
@@ -23,39 +26,14 @@ class Readiness:
 
 
 class EngineHealth:
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        engines: tuple[Engine, ...],
-        timeout: float,
-        cache_seconds: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._client = client
-        self._engines = engines
-        self._timeout = timeout
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._last: tuple[float, Readiness] | None = None
-        self._lock = asyncio.Lock()
+    def __init__(self, monitor: EngineMonitor, engines: Sequence[Engine]) -> None:
+        self._monitor = monitor
+        self._engines = tuple(engines)
 
     async def readiness(self) -> Readiness:
-        async with self._lock:  # one probe round at a time, however many callers
-            now = self._clock()
-            if self._last is not None and now - self._last[0] < self._cache_seconds:
-                return self._last[1]
-            results = await asyncio.gather(*(self._probe(e) for e in self._engines))
-            readiness = Readiness(sum(results), len(self._engines))
-            self._last = (self._clock(), readiness)
-            return readiness
-
-    async def _probe(self, engine: Engine) -> bool:
-        try:
-            key = engine.pool.engine_api_key
-            headers = {"authorization": "Bearer " + key} if key else {}
-            response = await self._client.get(
-                engine.url + "/health", headers=headers, timeout=self._timeout
-            )
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        views = self._monitor.views(self._engines)
+        if any(v.age_s is None and v.healthy for v in views):  # not yet tried: try now
+            await self._monitor.refresh()
+            views = self._monitor.views(self._engines)
+        up = sum(1 for v in views if v.healthy and not v.stale)
+        return Readiness(up, len(self._engines))

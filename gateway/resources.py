@@ -84,7 +84,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
             async with build_client(settings.upstream, transport) as client:
                 router = build_router(settings, topology, client)
                 forwarder = Forwarder(client, router)
-                health = EngineHealth(client, topology.engines, settings.upstream.health_timeout)
+                health = EngineHealth(router.monitor, topology.engines)
                 retention = {
                     t.id: float(t.retention_days) for t in settings.tenants if t.retention_days
                 }
