@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import functools
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.cli_support import CliExit, guarded
 from gateway.errors import GatewayError
 from gateway.metering.record import UsageRecord
 from gateway.privacy.catalogue import PolicyCatalogue
@@ -38,7 +38,7 @@ from gateway.tenancy.store import RedisDirectoryStore
 from gateway.usage_export import FORMATS, Format, export, time_range
 
 T = TypeVar("T")
-Command = Callable[[argparse.Namespace], int]
+
 
 EMBEDDED_STORE = (
     "error: the configuration sets no store.redis_url, so tenants, keys and usage live in the "
@@ -54,22 +54,15 @@ class _Services:
     ledger: RedisQuotaStore
 
 
-class _Exit(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def _settings(config: str) -> Settings:
     try:
         settings = load_settings(Path(config))
     except FileNotFoundError as exc:
-        raise _Exit(2, f"error: {exc}") from exc
+        raise CliExit(2, f"error: {exc}") from exc
     except ValidationError as exc:
-        raise _Exit(2, f"error: invalid configuration {config}: {_describe(exc)}") from exc
+        raise CliExit(2, f"error: invalid configuration {config}: {_describe(exc)}") from exc
     if settings.store.redis_url is None:
-        raise _Exit(2, EMBEDDED_STORE)
+        raise CliExit(2, EMBEDDED_STORE)
     return settings
 
 
@@ -94,30 +87,19 @@ def _call(args: argparse.Namespace, work: Callable[[_Services], Awaitable[T]]) -
     return asyncio.run(_session(_settings(args.config), work))
 
 
-def _guarded(command: Command) -> Command:
-    """Errors become one line on stderr and an exit code, not a traceback."""
+def _explain(exc: Exception) -> tuple[int, str] | None:
+    if isinstance(exc, GatewayError):
+        return (2 if exc.status == 400 else 1), f"error: {exc.message}"
+    if isinstance(exc, ValidationError):
+        return 2, f"error: {_describe(exc)}"
+    if isinstance(exc, RedisError):
+        return 1, f"error: the store (Redis) failed: {exc}"
+    if isinstance(exc, OSError):
+        return 1, f"error: {exc}"
+    return None
 
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except _Exit as exc:
-            print(exc.message, file=sys.stderr)
-            return exc.code
-        except GatewayError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
-            return 2 if exc.status == 400 else 1
-        except ValidationError as exc:
-            print(f"error: {_describe(exc)}", file=sys.stderr)
-            return 2
-        except RedisError as exc:
-            print(f"error: the store (Redis) failed: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
 
-    return run
+_guarded = guarded(_explain)
 
 
 def _describe(exc: ValidationError) -> str:

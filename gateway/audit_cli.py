@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -31,40 +30,25 @@ from gateway.audit.chain import ChainHead
 from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.records import AuditUnavailable
 from gateway.audit.service import AuditStore, AuditTrail, parse_key
+from gateway.cli_support import CliExit, guarded
 from gateway.settings import Settings, load_settings
 from gateway.telemetry.hub import subject_key
 
 T = TypeVar("T")
-Command = Callable[[argparse.Namespace], int]
+
 HMAC_KEY_ENV = "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY"
 SUBJECT_KEY_ENV = "SOVEREIGN_AUDIT__SUBJECT_KEY"
 
 
-class _Exit(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+def _explain(exc: Exception) -> tuple[int, str] | None:
+    if isinstance(exc, AuditUnavailable):
+        return 3, f"error: {exc.message}"
+    if isinstance(exc, ValueError):  # bad keys, bad retention
+        return 2, f"error: {exc}"
+    return None
 
 
-def _guarded(command: Command) -> Command:
-    """Errors become one line on stderr and an exit code, not a traceback."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except _Exit as exc:
-            print(exc.message, file=sys.stderr)
-            return exc.code
-        except AuditUnavailable as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
-            return 3
-        except ValueError as exc:  # bad keys, bad retention
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+_guarded = guarded(_explain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,27 +70,27 @@ def _key(var: str, what: str, required: bool) -> bytes | None:
     text = os.environ.get(var)
     if not text:
         if required:
-            raise _Exit(2, f"error: set the {what} in the environment variable {var}")
+            raise CliExit(2, f"error: set the {what} in the environment variable {var}")
         return None
     try:
         return parse_key(text, what)
     except ValueError as exc:
-        raise _Exit(2, f"error: {var}: {exc}") from exc
+        raise CliExit(2, f"error: {var}: {exc}") from exc
 
 
 def _target(args: argparse.Namespace) -> _Target:
     if args.config is None:
         if (args.dsn is None) == (args.file is None):
-            raise _Exit(2, "error: give one of --config, --dsn or --file")
+            raise CliExit(2, "error: give one of --config, --dsn or --file")
         hmac_key = _key(args.hmac_key_env, "audit HMAC key", required=False)
         file = Path(args.file) if args.file else None
         return _Target(args.dsn, file, args.schema, args.table, hmac_key, {}, None)
     if args.dsn or args.file:
-        raise _Exit(2, "error: use either --config or --dsn/--file, not both")
+        raise CliExit(2, "error: use either --config or --dsn/--file, not both")
     try:
         settings = load_settings(Path(args.config))
     except (FileNotFoundError, ValidationError) as exc:
-        raise _Exit(2, f"error: configuration {args.config}: {exc}") from exc
+        raise CliExit(2, f"error: configuration {args.config}: {exc}") from exc
     return _from_settings(settings, args)
 
 
@@ -124,7 +108,7 @@ def _from_settings(settings: Settings, args: argparse.Namespace) -> _Target:
         try:
             hmac_key = parse_key(sink.hmac_key.get_secret_value(), "HMAC key")
         except ValueError as exc:
-            raise _Exit(2, f"error: telemetry.audit.hmac_key: {exc}") from exc
+            raise CliExit(2, f"error: telemetry.audit.hmac_key: {exc}") from exc
     retention = {t.id: float(t.retention_days) for t in settings.tenants if t.retention_days}
     default = float(telemetry.retention_days)
     return _Target(
@@ -174,9 +158,9 @@ def _verify(args: argparse.Namespace) -> int:
 @_guarded
 def _purge(args: argparse.Namespace) -> int:
     if (args.tenant is None) != (args.older_than_days is None):
-        raise _Exit(2, "error: give --tenant and --older-than-days together")
+        raise CliExit(2, "error: give --tenant and --older-than-days together")
     if args.tenant is None and args.config is None:
-        raise _Exit(2, "error: give --tenant and --older-than-days, or --config (every tenant)")
+        raise CliExit(2, "error: give --tenant and --older-than-days, or --config (every tenant)")
 
     def purge(trail: AuditTrail, target: _Target) -> Awaitable[dict[str, int]]:
         if args.tenant is not None:
@@ -192,7 +176,7 @@ def _purge(args: argparse.Namespace) -> int:
 def _erase(args: argparse.Namespace) -> int:
     subject = sys.stdin.readline().strip() if args.subject == "-" else args.subject
     if not subject:
-        raise _Exit(2, "error: the subject is empty")
+        raise CliExit(2, "error: the subject is empty")
     receipt = _run(args, lambda trail, _: trail.erase(subject, actor="cli"), subject_key=True)
     print(orjson.dumps(receipt.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
     return 0

@@ -60,25 +60,30 @@ def _app(upstream: str, recording: Recording) -> Starlette:
 
 
 @contextmanager
-def recording_proxy(upstream: str) -> Iterator[Recording]:
-    port = free_port()
-    recording = Recording(f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(
-        _app(upstream, recording), host="127.0.0.1", port=port, log_level="warning"
-    )
+def _serving(app: Starlette, port: int, what: str) -> Iterator[None]:
+    """``app`` on ``port`` in a uvicorn thread, until the block ends."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline:
-            raise TimeoutError("the recording proxy did not start")
+            raise TimeoutError(f"the {what} did not start")
         time.sleep(0.02)
     try:
-        yield recording
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def recording_proxy(upstream: str) -> Iterator[Recording]:
+    port = free_port()
+    recording = Recording(f"http://127.0.0.1:{port}")
+    with _serving(_app(upstream, recording), port, "recording proxy"):
+        yield recording
 
 
 @contextmanager
@@ -96,16 +101,5 @@ def recording_collector() -> Iterator[Recording]:
         return StreamingResponse(empty(), status_code=200)
 
     app = Starlette(routes=[Route("/{path:path}", collect, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the collector did not start")
-        time.sleep(0.02)
-    try:
+    with _serving(app, port, "collector"):
         yield recording
-    finally:
-        server.should_exit = True
-        thread.join(10)
