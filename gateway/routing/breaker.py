@@ -147,6 +147,13 @@ class CircuitBreaker:
         if self._state is not BreakerState.OPEN:
             self._open(self._clock())
 
+    def recovered(self) -> None:
+        """The engine answers again (the monitor's scrape succeeded): an OPEN circuit goes
+        HALF_OPEN now, so one probe request confirms it, instead of waiting out its time."""
+        if self._state is BreakerState.OPEN:
+            self._probe_since = None
+            self._enter(BreakerState.HALF_OPEN)
+
     def _probe_busy(self, now: float) -> bool:
         return self._probe_since is not None and now - self._probe_since < self._probe_timeout
 

@@ -22,6 +22,9 @@ def build_router(settings: Settings, topology: Topology, client: httpx.AsyncClie
     def unreachable(engine: Engine) -> None:
         breakers.for_engine(engine).trip()
 
+    def recovered(engine: Engine) -> None:
+        breakers.for_engine(engine).recovered()
+
     monitor = EngineMonitor(
         client,
         topology.engines,
@@ -29,6 +32,7 @@ def build_router(settings: Settings, topology: Topology, client: httpx.AsyncClie
         timeout=min(settings.upstream.health_timeout, routing.scrape_interval),
         stale_after=routing.stale_after,
         on_unreachable=unreachable,
+        on_recovered=recovered,
     )
     caps = {engine.url: engine.pool.max_concurrency for engine in topology.engines}
     admission = Admission(caps, max_queue=routing.max_queue)

@@ -143,11 +143,13 @@ class EngineMonitor:
         stale_after: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
         on_unreachable: Callable[[Engine], None] | None = None,
+        on_recovered: Callable[[Engine], None] | None = None,
     ) -> None:
         self._client = client
         # Told when an engine refuses connections (it is down, not slow): the router opens
         # its circuit at once instead of waiting for requests to fail on it.
         self._on_unreachable = on_unreachable
+        self._on_recovered = on_recovered  # and told when it answers again
         self._engines = tuple(engines)
         self._interval = interval
         self._timeout = timeout
@@ -204,6 +206,8 @@ class EngineMonitor:
             return  # an overlapping older scrape finished last: keep the newer reading
         if not state.healthy:
             log.info("engine_up", engine=labels[1])
+            if self._on_recovered is not None:
+                self._on_recovered(engine)
         state.healthy, state.scraped_at, state.boundary = True, sent_at, boundary
         state.running, state.waiting, state.kv_usage = running, waiting, kv_usage
         state.inflight = sum(1 for n in state.open if n >= boundary)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -72,6 +74,15 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
                 process.wait(10)
 
 
+def _back_up(pools: SimPools) -> None:
+    """Restarted engines: wait until the gateway's monitor has seen them answer (its next
+    scrape, at most half a second), which also lets their open circuits probe again."""
+    deadline = time.monotonic() + 10
+    while httpx.get(pools.gateway_url + "/readyz", timeout=5).json()["engines_up"] < 3:
+        assert time.monotonic() < deadline, "the gateway never saw the engines come back"
+        time.sleep(0.05)
+
+
 def _austrian_prompt_tokens(pools: SimPools) -> float:
     return engine_metric(pools.engine(2), "vllm:prompt_tokens_total")
 
@@ -98,6 +109,7 @@ def test_one_engine_down_fails_over_inside_the_jurisdiction(pools: SimPools) -> 
             assert raw.headers["x-sovereign-site"] == "de-muc-1"
     finally:
         pools.sim.restart(0)
+        _back_up(pools)
     assert _austrian_prompt_tokens(pools) == before
 
 
@@ -113,6 +125,7 @@ def test_all_allowed_engines_down_is_refused_never_sent_abroad(pools: SimPools) 
     finally:
         pools.sim.restart(0)
         pools.sim.restart(1)
+        _back_up(pools)
     assert _austrian_prompt_tokens(pools) == before  # the AT engine, alive, got nothing
 
 

@@ -250,3 +250,17 @@ def test_zero_ratio_and_floor_never_retry_after_the_burst(clock: FakeClock) -> N
         budget.deposit()
     clock.advance(100.0)
     assert not budget.try_spend()
+
+
+def test_an_engine_seen_answering_again_gets_its_probe_at_once(clock: FakeClock) -> None:
+    b = breaker(clock)
+    open_it(b)
+    clock.advance(0.5)  # long before its open time is up
+    b.recovered()  # the monitor's scrape succeeded again
+    assert state(b) is BreakerState.HALF_OPEN
+    assert b.allow()  # one probe ...
+    assert not b.allow()  # ... only
+    b.record_success()
+    assert state(b) is BreakerState.CLOSED
+    b.recovered()  # a closed circuit stays as it is
+    assert state(b) is BreakerState.CLOSED

@@ -479,3 +479,20 @@ async def test_run_survives_a_refresh_that_raises() -> None:
     failed = [e for e in logs if e["event"] == "engine_monitor_refresh_failed"]
     assert len(failed) >= 3
     assert all(e["log_level"] == "error" for e in failed)
+
+
+async def test_the_router_is_told_when_an_engine_goes_down_and_comes_back() -> None:
+    target = engine("flaky.engine")
+    fake = Engines({"flaky.engine": "refuse"})
+    events: list[str] = []
+    monitor = monitor_for(
+        fake,
+        [target],
+        on_unreachable=lambda e: events.append("down"),
+        on_recovered=lambda e: events.append("up"),
+    )
+    await monitor.refresh()
+    fake.behaviour["flaky.engine"] = "ok"
+    await monitor.refresh()
+    await monitor.refresh()  # still up: told once
+    assert events == ["down", "up"]
