@@ -32,6 +32,7 @@ class EngineStatus(BaseModel):
     slots_in_use: int
     max_concurrency: int | None
     circuit: str
+    circuit_changed_at: float | None  # Unix time of the circuit's last state change
 
 
 @router.get("/engines")
@@ -41,6 +42,7 @@ async def engines(request: Request) -> list[EngineStatus]:
     out = []
     for view in routing.monitor.views(resources.topology.engines):
         engine, pool = view.engine, view.engine.pool
+        breaker = routing.breakers.for_engine(engine)
         out.append(
             EngineStatus(
                 engine=engine_label(engine),
@@ -57,7 +59,8 @@ async def engines(request: Request) -> list[EngineStatus]:
                 inflight=view.inflight,
                 slots_in_use=routing.admission.in_use(engine.url),
                 max_concurrency=pool.max_concurrency,
-                circuit=str(routing.breakers.for_engine(engine).state),
+                circuit=str(breaker.state),
+                circuit_changed_at=breaker.changed_at,
             )
         )
     return out

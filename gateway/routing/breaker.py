@@ -4,6 +4,7 @@ single probe find out when it is back.
 ::
 
     CLOSED --(failure_threshold consecutive failures, or trip())--> OPEN
+    (trip(): the engine refused a connection, seen by a request or the monitor's scrape)
     OPEN --(open time elapsed; read lazily by state/allow)--> HALF_OPEN
     HALF_OPEN --(probe succeeds)--> CLOSED      open time back to open_seconds
     HALF_OPEN --(probe fails)--> OPEN           open time doubled, up to max_open_seconds
@@ -83,6 +84,7 @@ class CircuitBreaker:
         self._open_for = open_seconds  # the next (or current) open interval
         self._open_until = 0.0
         self._probe_since: float | None = None  # a probe is in flight since then
+        self.changed_at: float | None = None  # wall-clock time of the last state change
 
     @property
     def state(self) -> BreakerState:
@@ -170,6 +172,7 @@ class CircuitBreaker:
 
     def _enter(self, state: BreakerState) -> None:
         self._state = state
+        self.changed_at = time.time()
         if self._on_transition is not None:
             self._on_transition(state)
 

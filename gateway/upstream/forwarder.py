@@ -197,7 +197,12 @@ class Forwarder:
             done()
             raise
         except _NOT_SENT as exc:
-            breaker.record_failure()
+            # Refused: nothing listens there, the engine is down, not slow. Open at once, as
+            # the monitor does; one timed-out connect is only one failure among three.
+            if isinstance(exc, httpx.ConnectError):
+                breaker.trip()
+            else:
+                breaker.record_failure()
             done()
             raise _Retryable("connect", _none_reachable()) from exc
         except httpx.TimeoutException as exc:

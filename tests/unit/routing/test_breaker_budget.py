@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from prometheus_client import REGISTRY
 
@@ -149,9 +151,13 @@ def test_an_abandoned_probe_frees_the_probe_at_once(clock: FakeClock) -> None:
 
 def test_trip_opens_at_once(clock: FakeClock) -> None:
     b = breaker(clock)
+    assert b.changed_at is None
+    before = time.time()
     b.trip()
     assert state(b) is BreakerState.OPEN
     assert not b.allow()
+    assert b.changed_at is not None
+    assert before <= b.changed_at <= time.time()
 
 
 def test_a_dead_engine_opens_after_three_fast_failures(clock: FakeClock) -> None:

@@ -108,6 +108,15 @@ async def test_an_open_circuit_keeps_requests_off_a_failing_engine() -> None:
     assert engines.posts.count("a.de") == 2  # then its circuit is open: not tried again
 
 
+async def test_a_refused_connection_opens_the_circuit_at_once() -> None:
+    """Nothing listens there: the engine is down, so the first refusal opens its circuit
+    (a 5xx needs ``breaker_failures`` in a row, as above)."""
+    engines = Engines({"a.de": refuse, "b.de": ok})
+    outcomes = await _call(_settings(breaker_failures=3), engines, times=10)
+    assert outcomes == [200] * 10
+    assert engines.posts.count("a.de") == 1
+
+
 async def test_when_every_engine_fails_the_engines_own_error_is_returned() -> None:
     engines = Engines({"a.de": refuse, "b.de": status(502)})
     (outcome,) = await _call(_settings(), engines)
