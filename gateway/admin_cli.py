@@ -32,6 +32,7 @@ from gateway.metering.record import UsageRecord
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.settings import LimitsSettings, Settings, load_settings
+from gateway.telemetry.hub import open_audit_trail
 from gateway.tenancy.admin import TenantAdmin
 from gateway.tenancy.records import DegradedMode, KeyRecord
 from gateway.tenancy.store import RedisDirectoryStore
@@ -72,15 +73,23 @@ async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]
         settings.store.redis_url, socket_connect_timeout=5.0, socket_timeout=10.0
     )
     pepper = settings.security.key_pepper
+    trail = await open_audit_trail(settings)
+
+    async def audit(action: str, tenant: str, target: dict[str, str], fields: list[str]) -> None:
+        # The same record the admin API writes, with the CLI as the actor.
+        await trail.record_admin("cli", action, tenant=tenant, target=target, fields=fields)
+
     try:
         tenants = TenantAdmin(
             RedisDirectoryStore(redis),
             pepper.get_secret_value().encode() if pepper else None,
             PolicyCatalogue.from_settings(settings).policies,
+            audit=audit,
         )
         return await work(_Services(tenants, RedisQuotaStore(redis, settings.store.lease_seconds)))
     finally:
         await redis.aclose()
+        await trail.close()
 
 
 def _call(args: argparse.Namespace, work: Callable[[_Services], Awaitable[T]]) -> T:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from gateway import http_errors, probes
 from gateway.admin.engines import router as engines_router
 from gateway.admin.router import router as admin_router
+from gateway.admin.subjects import router as subjects_router
 from gateway.edge import EdgeMiddleware
 from gateway.openai.chat.router import router as chat_router
 from gateway.openai.completions.router import router as completions_router
@@ -32,6 +33,7 @@ def create_app(
     app.include_router(probes.router)
     app.include_router(admin_router)
     app.include_router(engines_router)
+    app.include_router(subjects_router)
     http_errors.install(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
     return app

@@ -7,6 +7,8 @@ the configuration or the environment, never from the command line (base64, like 
 gateway's other keys): the HMAC key to check or sign entries, the subject key to find a data
 subject's records. ``erase --subject -``
 reads the identifier from stdin, so it stays out of shell history and the process list.
+With ``--config``, ``erase`` also clears the content log and, with Redis, the subject's
+reference in the ledger and the disk spool, and its conversations in the pseudonym vault.
 
 Exit codes: 0 intact or done; 1 the chain has problems (listed); 2 bad usage or
 configuration; 3 the store could not be reached or read.
@@ -19,20 +21,31 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import orjson
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from gateway.audit.chain import ChainHead
 from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.records import AuditUnavailable
-from gateway.audit.service import AuditStore, AuditTrail, parse_key
+from gateway.audit.service import AuditStore, AuditTrail, ErasureReceipt, parse_key
 from gateway.cli_support import CliExit, guarded
+from gateway.erasure import register_erasers
+from gateway.metering.service import Metering
+from gateway.metering.spool import DiskSpool
+from gateway.privacy.service import vault_key
+from gateway.quota.memory_store import MemoryQuotaStore
+from gateway.quota.redis_store import RedisQuotaStore
 from gateway.settings import Settings, load_settings
-from gateway.telemetry.hub import subject_key
+from gateway.telemetry.content_log import FileContentLog
+from gateway.telemetry.hub import content_log_path, subject_key
+from policies.pseudonym.redis_vault import RedisPseudonymVault
+from policies.pseudonym.vault import MemoryPseudonymVault, PseudonymVault
 
 T = TypeVar("T")
 
@@ -64,6 +77,7 @@ class _Target:
     default_days: float | None  # telemetry.retention_days, from the configuration
     # The gateway's own subject key, derived from the configuration as the gateway does.
     subject_key: bytes | None = None
+    settings: Settings | None = None  # with --config: erasure reaches the other stores too
 
 
 def _key(var: str, what: str, required: bool) -> bytes | None:
@@ -112,7 +126,15 @@ def _from_settings(settings: Settings, args: argparse.Namespace) -> _Target:
     retention = {t.id: float(t.retention_days) for t in settings.tenants if t.retention_days}
     default = float(telemetry.retention_days)
     return _Target(
-        dsn, file, args.schema, args.table, hmac_key, retention, default, subject_key(settings)
+        dsn,
+        file,
+        args.schema,
+        args.table,
+        hmac_key,
+        retention,
+        default,
+        subject_key(settings),
+        settings,
     )
 
 
@@ -177,9 +199,47 @@ def _erase(args: argparse.Namespace) -> int:
     subject = sys.stdin.readline().strip() if args.subject == "-" else args.subject
     if not subject:
         raise CliExit(2, "error: the subject is empty")
-    receipt = _run(args, lambda trail, _: trail.erase(subject, actor="cli"), subject_key=True)
+
+    async def erase(trail: AuditTrail, target: _Target) -> ErasureReceipt:
+        async with AsyncExitStack() as stack:
+            if target.settings is not None:
+                await _register_stores(trail, target.settings, stack)
+            return await trail.erase(subject, actor="cli")
+
+    receipt = _run(args, erase, subject_key=True)
     print(orjson.dumps(receipt.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+async def _register_stores(trail: AuditTrail, settings: Settings, stack: AsyncExitStack) -> None:
+    """With ``--config``, erasure reaches what the gateway keeps outside the audit trail: the
+    content log, and with Redis the shared ledger, this host's disk spool and the pseudonym
+    vault. An embedded gateway's ledger and vault live in its process: the admin API
+    (``POST /admin/v1/subjects/erase``) reaches those."""
+    content_log = FileContentLog(content_log_path(settings))
+    stack.push_async_callback(content_log.close)
+    trail.add_eraser("content_log", lambda _raw, ref: content_log.erase(ref))
+    url = settings.store.redis_url
+    if url is None:
+        print(
+            "note: embedded store: erase through the running gateway's admin API to reach "
+            "its in-process ledger and pseudonym vault",
+            file=sys.stderr,
+        )
+        return
+    redis = Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
+    stack.push_async_callback(redis.aclose)
+    metering = Metering(
+        RedisQuotaStore(redis, settings.store.lease_seconds),
+        MemoryQuotaStore(settings.store.lease_seconds),
+        DiskSpool(settings.metering.spool_dir, "audit-cli"),
+    )
+    ttl = settings.privacy.vault_ttl_seconds
+    try:
+        vault: PseudonymVault = RedisPseudonymVault(redis, vault_key(settings, True), ttl)
+    except ValueError:  # no vault key: the gateway cannot have pseudonymised anything
+        vault = MemoryPseudonymVault(ttl)
+    register_erasers(trail, metering, vault)
 
 
 def _anchor(text: str) -> ChainHead:

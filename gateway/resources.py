@@ -12,6 +12,7 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 
 from gateway.auth import Principal
+from gateway.erasure import register_erasers
 from gateway.health import EngineHealth
 from gateway.metering import estimate
 from gateway.metering.service import Metering
@@ -76,6 +77,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         await directory.refresh()
         await stores.metering.replay()
         privacy = await build_privacy(settings, stores.redis)
+        register_erasers(observability.audit, stores.metering, privacy.prompts.vault)
         metrics = settings.telemetry.metrics
         metrics_server = MetricsServer(metrics.host, metrics.port) if metrics else None
         if metrics_server is not None:

@@ -189,6 +189,11 @@ class AuditSinkSettings(SinkSettings):
     hmac_key: SecretStr | None = None
 
 
+class ContentSinkSettings(SinkSettings):
+    # Masked prompt and answer text of tenants whose policy sets log_content: JSON lines here.
+    path: Path
+
+
 class TraceSinkSettings(SinkSettings):
     endpoint: AnyHttpUrl  # an OTLP/HTTP collector, e.g. http://otel.intern:4318
 
@@ -212,6 +217,14 @@ class TelemetrySettings(_Section):
     logs: LogSinkSettings | None = None  # None: JSON lines on stdout
     audit: AuditSinkSettings | None = None  # None: a JSON-lines file under audit_dir
     audit_dir: Path = Path("audit")
+    # What each request leaves behind (span end, metrics, log line, audit record) is
+    # recorded in one batch this often, after the answer was sent: no request waits for it,
+    # and the audit gets one write (one fsync, or one transaction) per batch. A crash loses
+    # at most this window; a clean shutdown records what is pending. 0: each at once.
+    flush_interval_ms: int = Field(250, ge=0, le=5000)
+    # Content logs (only for policies with log_content): None means content.jsonl under
+    # audit_dir, on this host.
+    content: ContentSinkSettings | None = None
     traces: TraceSinkSettings | None = None  # None: no traces leave the process
     metrics: MetricsEndpointSettings | None = None  # None: no /metrics port
     # The data subject of a request (GDPR Art. 17 erasure): this header, else the OpenAI

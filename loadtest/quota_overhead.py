@@ -186,9 +186,15 @@ def table(sides: list[Side], title: str) -> list[str]:
     return lines
 
 
-def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
+def report(
+    sides: list[Side],
+    args: argparse.Namespace,
+    title: str | None = None,
+    against: str = "the gateway before quotas and metering",
+) -> list[str]:
+    """The table and one line per side: what it adds to the first side (``against``)."""
     base = sides[0]
-    title = (
+    title = title or (
         f"Limits and metering overhead, {args.concurrency} concurrent clients, phases "
         f"alternated {args.rounds}x, baseline {args.baseline}"
     )
@@ -200,7 +206,7 @@ def report(sides: list[Side], args: argparse.Namespace) -> list[str]:
         lines.append(
             f"- {side.name}: **{added_p50 * 1e3:+.2f} ms** p50 latency, "
             f"**{added_ttft * 1e3:+.2f} ms** p50 TTFT, **{added_cpu * 1e3:+.3f} ms** gateway "
-            "CPU per non-streaming request, against the gateway before quotas and metering"
+            f"CPU per non-streaming request, against {against}"
         )
     return lines
 

@@ -95,6 +95,11 @@ class Policy(_Strict):
     # For entity types no rule names.
     default: EntityRule = EntityRule()
     entities: dict[str, EntityRule] = Field(default_factory=dict)
+    # Content logging, off unless a policy asks: the prompt as sent to the engine and the
+    # answer as the engine wrote it, with every entity the analyzer finds (of any type, in
+    # any rule) replaced by <TYPE> and placeholders kept, into the content log sink, kept for
+    # the tenant's retention and erased with its data subject.
+    log_content: bool = False
 
     @field_validator("entities")
     @classmethod

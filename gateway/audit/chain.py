@@ -184,7 +184,9 @@ class Draft:
     def link(self, head: ChainHead) -> ChainEntry:
         seq = head.seq + 1
         hash_hex = entry_hash(head.hash, seq, self.at, self.tenant, self.kind, self.body_digest)
-        return ChainEntry(
+        # Built from a draft this module made: nothing to validate (and it runs under the
+        # store's append lock, once per record).
+        return ChainEntry.model_construct(
             seq=seq,
             at=self.at,
             tenant=self.tenant,

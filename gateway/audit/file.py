@@ -3,8 +3,12 @@
 Appends take two locks: an asyncio lock (one writer per process) and ``flock`` on a
 ``<file>.lock`` beside it (one writer across processes, e.g. uvicorn workers sharing the
 file). Under them the head is read from the file's last line (cached while the file's inode
-and size are unchanged), so every process links to the true head. Each line is written with
+and size are unchanged), so every process links to the true head. A batch is written with
 one ``write`` and, by default, fsynced before the append returns.
+
+The lock file and the audit file stay open between appends (an append is then one flock, one
+stat, one write and one fsync); when a purge or erasure, in this process or another one, has
+renamed a new file over the old one, the stat sees another inode and the file is reopened.
 
 Purge and erasure rewrite the file: a temporary file in the same folder, fsynced, then
 renamed over the original, so a crash leaves either the old or the new file, never half of
@@ -17,11 +21,9 @@ unless ``audit verify --anchor`` is given an earlier head. Blocking work runs in
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import tempfile
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -30,6 +32,7 @@ from pydantic import ValidationError
 
 from gateway.audit.chain import EMPTY, ChainEntry, ChainHead, Draft, Unreadable, link_all
 from gateway.audit.records import AuditUnavailable
+from gateway.jsonl import SharedAppendFile, replacement
 
 T = TypeVar("T")
 _BATCH = 1000
@@ -40,9 +43,8 @@ _TAIL_BLOCK = 8192
 class FileAuditStore:
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
-        self._lock_path = path.with_name(path.name + ".lock")
+        self._file = SharedAppendFile(path)
         self._fsync = fsync
-        self._lock = asyncio.Lock()
         self._tail: tuple[tuple[int, int], ChainHead] | None = None  # (inode, size) -> head
 
     async def append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
@@ -111,40 +113,24 @@ class FileAuditStore:
         return await self._locked(lambda: self._rewrite(erase))
 
     async def close(self) -> None:
-        return None
+        await self._file.aclose()
 
     async def _locked(self, work: Callable[[], T]) -> T:
-        async with self._lock:
-            try:
-                return await asyncio.to_thread(self._flocked, work)
-            except OSError as exc:
-                raise AuditUnavailable(f"the audit file failed: {exc}") from exc
-
-    def _flocked(self, work: Callable[[], T]) -> T:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock_path.open("ab") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                return work()
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return await self._file.run(
+            work, lambda exc: AuditUnavailable(f"the audit file failed: {exc}")
+        )
 
     def _append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
-        entries = link_all(drafts, self._current_head())
+        entries = link_all(drafts, self._current_head(self._file.fd()))
         data = b"".join(orjson.dumps(e.model_dump(mode="json")) + b"\n" for e in entries)
-        with self.path.open("ab") as out:
-            out.write(data)
-            out.flush()
-            if self._fsync:
-                os.fsync(out.fileno())
-            stat = os.fstat(out.fileno())
+        fd = self._file.write(data, fsync=self._fsync)
+        stat = os.fstat(fd)
         self._tail = ((stat.st_ino, stat.st_size), entries[-1].head)
         return entries
 
-    def _current_head(self) -> ChainHead:
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
+    def _current_head(self, fd: int) -> ChainHead:
+        stat = os.fstat(fd)
+        if stat.st_size == 0:
             return EMPTY
         key = (stat.st_ino, stat.st_size)
         if self._tail is not None and self._tail[0] == key:
@@ -168,7 +154,7 @@ class FileAuditStore:
         changed = 0
         with (
             self.path.open("rb") as source,
-            _replacement(self.path) as target,
+            replacement(self.path) as target,
         ):
             for line in source:
                 item = _parse(line, 0)
@@ -179,27 +165,8 @@ class FileAuditStore:
                     changed += 1
                     target.write(orjson.dumps(new.model_dump(mode="json")) + b"\n")
         self._tail = None
+        self._file.close_file()  # renamed over: the next append opens the new file
         return changed
-
-
-@contextmanager
-def _replacement(path: Path) -> Iterator[BinaryIO]:
-    """A temporary file that replaces ``path`` (atomically, durably) if the block succeeds."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _read_lines(handle: BinaryIO, count: int) -> list[bytes]:

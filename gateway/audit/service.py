@@ -102,13 +102,17 @@ class _GroupCommit:
         self._pending: list[tuple[Draft, asyncio.Future[ChainEntry]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, item: Draft) -> ChainEntry:
+    def enqueue(self, item: Draft) -> asyncio.Future[ChainEntry]:
+        """Queue ``item`` for the next batch; the future settles when it is written."""
         future: asyncio.Future[ChainEntry] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
+        return future
+
+    async def submit(self, item: Draft) -> ChainEntry:
         # Shielded: a caller that gives up (its task cancelled) does not unwrite the record.
-        return await asyncio.shield(future)
+        return await asyncio.shield(self.enqueue(item))
 
     async def wait(self) -> None:
         """Until everything submitted so far is written (or has failed)."""
@@ -204,6 +208,12 @@ class AuditTrail:
         self._clock = clock
         self._salts = salts
 
+    def add_eraser(self, name: str, eraser: Eraser) -> None:
+        """Another store that ``erase`` clears of a subject (its count goes in the receipt)."""
+        if name == "audit" or name in self._erasers:
+            raise ValueError(f"an eraser named {name!r} is already registered")
+        self._erasers[name] = eraser
+
     def subject_ref(self, raw: str) -> str:
         """The pseudonymous reference of a data subject: never the identifier itself."""
         if self._subject_key is None:
@@ -221,12 +231,39 @@ class AuditTrail:
         subject: str | None = None,
         content: Mapping[str, str] | None = None,
     ) -> ChainEntry:
-        """The residency record of a finished request. ``subject``: the OpenAI ``user`` value
-        or the subject header, raw (only its subject_ref is kept); ``content``: masked text,
-        only when the tenant logs content. Await it after the response has been sent."""
-        ref = self.subject_ref(subject) if subject else None
+        """The residency record of a finished request, written before this returns."""
+        return await asyncio.shield(self.queue_request(usage, subject=subject, content=content))
+
+    def queue_request(
+        self,
+        usage: UsageRecord,
+        *,
+        subject: str | None = None,
+        content: Mapping[str, str] | None = None,
+    ) -> asyncio.Future[ChainEntry]:
+        """The residency record of a finished request, sealed now and written with the next
+        batch: the request does not wait for the disk or the database. ``usage.subject_ref``
+        names the data subject (or ``subject``, raw: only its reference is kept);
+        ``content``: masked text, only when the tenant logs content. ``close()`` writes what
+        is still queued."""
+        return self.enqueue([self.seal_request(usage, subject=subject, content=content)])[0]
+
+    def seal_request(
+        self,
+        usage: UsageRecord,
+        *,
+        subject: str | None = None,
+        content: Mapping[str, str] | None = None,
+    ) -> Draft:
+        """The residency record of a finished request, sealed (hashed, committed) but not
+        yet queued: ``enqueue`` several at once and they go in one write."""
+        ref = self.subject_ref(subject) if subject else usage.subject_ref
         record = RequestAudit.from_usage(usage, at=self._clock(), subject_ref=ref, content=content)
-        return await self.append(record)
+        return draft(record, self._salts(), self._hmac_key)
+
+    def enqueue(self, drafts: Sequence[Draft]) -> list[asyncio.Future[ChainEntry]]:
+        """Queue sealed records for the writer, in order; each future settles when written."""
+        return [self._batches.enqueue(item) for item in drafts]
 
     async def record_admin(
         self,
@@ -325,6 +362,10 @@ class AuditTrail:
         if self._hmac_key is None or receipt.hmac is None:
             return self._hmac_key is None
         return hmac.compare_digest(_sign_receipt(self._hmac_key, receipt.digest), receipt.hmac)
+
+    async def flush(self) -> None:
+        """Until every record queued so far is written (or has failed)."""
+        await self._batches.wait()
 
     async def close(self) -> None:
         """Write what is still queued, then close the store."""

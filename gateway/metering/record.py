@@ -44,6 +44,9 @@ class UsageRecord(BaseModel):
     policy: str | None = None
     policy_mode: str | None = None
     pii: str | None = None
+    # The data subject (the OpenAI ``user`` value or the subject header) as a keyed HMAC,
+    # never the identifier: usage per end user, and what a GDPR Art. 17 erasure removes.
+    subject_ref: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -14,7 +14,9 @@ from gateway.metering.record import Status, UsageRecord, UsageSource
 from gateway.metering.service import Metering
 from gateway.metering.stream import StreamOutcome
 from gateway.metering.usage import Usage
+from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.applied import Applied
+from gateway.privacy.content import ContentCapture
 from gateway.telemetry.hub import Observability
 from gateway.topology import Engine
 
@@ -37,7 +39,11 @@ class Recorder:
     # Span, metrics, log line and audit record of the request, closed with its record.
     observability: Observability | None = None
     span: Span | None = None
-    subject: str | None = None  # the data subject (OpenAI `user` or header), for erasure
+    # The data subject (OpenAI `user` or header) as its keyed reference, for erasure.
+    subject_ref: str | None = None
+    # The texts to keep, masked, when the tenant's policy logs content (else None).
+    content: ContentCapture | None = None
+    analysis: AnalysisService | None = None
 
     async def record(
         self,
@@ -81,10 +87,16 @@ class Recorder:
             policy=self.privacy.policy.label if self.privacy else None,
             policy_mode=self.privacy.mode if self.privacy else None,
             pii=self.privacy.ledger_summary() if self.privacy else None,
+            subject_ref=self.subject_ref,
         )
         await self.metering.meter(record, self.principal)
         if self.observability is not None and self.span is not None:
-            await self.observability.finished(self.span, record, subject=self.subject)
+            committed = None
+            if self.content is not None and self.analysis is not None:
+                committed = await self.observability.record_content(
+                    record, self.content, self.analysis
+                )
+            self.observability.finished(self.span, record, content=committed)
 
     async def stream_ended(self, engine: Engine, outcome: StreamOutcome) -> None:
         status: Status = "aborted" if outcome.client_gone else "failed" if outcome.failed else "ok"

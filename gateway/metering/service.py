@@ -190,6 +190,20 @@ class Metering:
         LEDGER_SPOOL_PENDING.inc()
         log.warning("ledger.spooled", request_id=entry.record.request_id)
 
+    async def erase_subject(self, subject_ref: str) -> int:
+        """GDPR Art. 17 in the ledger: the subject's reference is removed from its records
+        (shared store, this replica's local store and its disk spool); the records and their
+        counts stay, as billing records. Raises if the shared store is unreachable: an
+        erasure must not report success it did not achieve."""
+        erased = await self._local.erase_subject(subject_ref)
+        # The spool first: its erasure waits for a replay in progress, whose records are
+        # then in the shared store before that is erased, not after.
+        if self._spool is not None:
+            erased += await asyncio.to_thread(self._spool.erase_subject, subject_ref)
+        if self._shared is not None:
+            erased += await self._shared.erase_subject(subject_ref)
+        return erased
+
     async def replay(self) -> int:
         """Send spooled records to the shared store; 0 if there are none or it is still down."""
         if self._shared is None or self._spool is None:

@@ -5,6 +5,9 @@ request's metering counts as done. Each process appends to its own file; replay 
 file in the folder (a lock keeps two processes off the same file), sends every line through
 the same exactly-once metering call, and deletes the file only when all of it went through.
 A crash mid-replay is harmless: replaying a line twice meters it once.
+
+A GDPR erasure rewrites a file (under its lock) into a temporary file renamed over it: an
+appender or replay waiting on the old file finds it unlinked and opens the new one.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from gateway.jsonl import replacement
 from gateway.metering.record import UsageRecord
 from gateway.quota.limits import Limits, Scope
+from gateway.quota.store import check_subject_ref
 
 
 class SpooledScope(BaseModel):
@@ -123,3 +128,53 @@ class DiskSpool:
                 handle.truncate(0)
                 path.unlink()
         return sent
+
+    def erase_subject(self, subject_ref: str) -> int:
+        """GDPR Art. 17: remove the subject's reference from every spooled record in the
+        folder (the records stay: billing data); returns how many had it. Blocking (it waits
+        for an append or a replay holding a file): call it in a thread.
+
+        Erase the spool before the shared store: a replay running meanwhile finishes first
+        (it holds the lock), so what it sent is already in the store when that is erased."""
+        check_subject_ref(subject_ref)
+        if not self._folder.is_dir():
+            return 0
+        return sum(_erase_in(path, subject_ref) for path in sorted(self._folder.glob("*.jsonl")))
+
+
+def _erase_in(path: Path, subject_ref: str) -> int:
+    """One file, rewritten under its lock if it holds any of the subject's records."""
+    while True:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - the with below closes it
+        except FileNotFoundError:
+            return 0  # replayed and removed: its records are in the shared store now
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if os.fstat(handle.fileno()).st_nlink == 0:
+                continue  # replayed, or rewritten by another erasure, while we waited
+            erased = 0
+            lines: list[bytes] = []
+            for line in handle.read().splitlines(keepends=True):
+                rewritten = _without_subject(line, subject_ref)
+                if rewritten is not None:
+                    line = rewritten
+                    erased += 1
+                lines.append(line)
+            if erased:
+                with replacement(path, os.fstat(handle.fileno()).st_mode) as out:
+                    out.write(b"".join(lines))
+            return erased
+
+
+def _without_subject(line: bytes, subject_ref: str) -> bytes | None:
+    """The line rewritten without the subject's reference; None if it is not the subject's."""
+    if not line.strip():
+        return None
+    spooled = orjson.loads(line)
+    if spooled["record"].get("subject_ref") != subject_ref:
+        return None
+    entry = SpoolEntry.model_validate(spooled)
+    record = entry.record.model_copy(update={"subject_ref": None})
+    erased = entry.model_copy(update={"record": record})
+    return orjson.dumps(erased.model_dump(mode="json")) + b"\n"

@@ -43,6 +43,7 @@ class MeteredStream:
         on_end: Callable[[StreamOutcome], Awaitable[None]],
         started: float,
         transform: Callable[[bytes], bytes] | None = None,
+        capture: Callable[[bytes], None] | None = None,
     ) -> None:
         self.engine = upstream.engine
         self.finish_on_disconnect = finish_on_disconnect
@@ -51,6 +52,8 @@ class MeteredStream:
         self._on_end = on_end
         # Rewrites what is relayed (the policy's placeholder restoration), after metering.
         self._transform = transform
+        # Sees the engine's events before that (content logging copies the answer's text).
+        self._capture = capture
         self._started = started
         self._first: float | None = None
         self._usage: Usage | None = None
@@ -80,6 +83,8 @@ class MeteredStream:
             self._failed = True
         else:
             self._content_events += event.count(b"\n\n") - (_DONE in event)
+            if self._capture is not None:
+                self._capture(event)
         if self._transform is not None and event:
             return self._transform(event)
         return event

@@ -26,6 +26,7 @@ from gateway.metering.usage import usage_of_body
 from gateway.openai.common import OpenAIRequest
 from gateway.privacy.answer import StreamRestoring, filter_body
 from gateway.privacy.applied import Applied
+from gateway.privacy.content import ContentCapture
 from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_types
 from gateway.residency import candidate_engines
 from gateway.resources import RequestHints, Resources
@@ -77,6 +78,7 @@ def _refusal(
     refused: GatewayError,
     started_at: float,
     started: float,
+    subject_ref: str | None,
 ) -> UsageRecord:
     """The record of a request refused before any engine saw it (residency, policy, limits):
     logged, counted and audited like any other, never metered (it used nothing)."""
@@ -110,6 +112,7 @@ def _refusal(
         policy=policy,
         policy_mode=None,
         pii=f"refused:{refused.code}" if refused.code else None,
+        subject_ref=subject_ref,
     )
 
 
@@ -168,23 +171,22 @@ async def proxy(
     subject = hints.subject or (user if isinstance(user, str) and user else None)
     started_at, started = time.time(), time.perf_counter()
     observability = resources.observability
+    subject_ref = observability.subject_ref(subject)
     span = observability.start(
         ENDPOINTS[path], request.model, request_id, principal.tenant.id, payload, started_at
     )
     try:
         candidates = candidate_engines(principal.tenant, request.model, resources.topology)
         applied = await resources.privacy.prompts.apply(
-            principal.tenant, path, payload, hints.conversation
+            principal.tenant, path, payload, hints.conversation, subject_ref
         )
         candidates = _cleared(candidates, applied)
         estimated = _estimate(resources, principal, payload, path)
         admission = await resources.metering.admit(principal, estimated, request_id)
     except GatewayError as refused:  # nothing was sent: no usage to meter, but on record
         record = _refusal(resources, principal, request_id, path, request.model, stream,
-                          refused, started_at, started)  # fmt: skip
-        await observability.finished(
-            span, record, subject=subject, error_type=refused.code or str(refused.status)
-        )
+                          refused, started_at, started, subject_ref)  # fmt: skip
+        observability.finished(span, record, error_type=refused.code or str(refused.status))
         raise
     privacy_headers = applied.headers() if applied is not None else {}
     # EU AI Act Art. 50: the tenant's users are told the content is AI-generated.
@@ -205,8 +207,11 @@ async def proxy(
         applied,
         observability,
         span,
-        subject,
+        subject_ref,
     )
+    if applied is not None and applied.policy.log_content and applied.mode != "degraded":
+        recorder.content = ContentCapture.of_request(applied.policy, payload, path)
+        recorder.analysis = resources.privacy.analysis
     forwarder = resources.forwarder
     ctx = _route_context(principal, request.model, payload, hints, estimated)
     if stream:
@@ -243,6 +248,7 @@ async def proxy(
             on_end=on_end,
             started=recorder.started,
             transform=StreamRestoring(applied.mapping) if applied and restore_only else None,
+            capture=recorder.content.stream_event if recorder.content is not None else None,
         )
         relayed: RelaySource = source
         if applied is not None and guarded:
@@ -268,6 +274,9 @@ async def proxy(
         except GatewayError as exc:  # withheld: an error to the client, still metered
             body, status, media_type = render_json(exc), exc.status, "application/json"
         privacy_headers = applied.headers()
+
+    if ok and recorder.content is not None:
+        recorder.content.answer_body(answer.body)
 
     async def meter() -> None:
         usage = usage_of_body(answer.body) if ok else None

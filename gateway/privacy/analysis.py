@@ -30,9 +30,12 @@ class AnalysisService:
     def _run(self, texts: Sequence[str], entities: frozenset[str]) -> list[list[Span]]:
         return [self._analyzer.analyze(text, entities) if text else [] for text in texts]
 
-    async def analyze(self, texts: Sequence[str], policy: Policy) -> list[list[Span]]:
-        """Spans per text for the entity types the policy acts on, above its threshold."""
-        entities = policy.detected
+    async def analyze(
+        self, texts: Sequence[str], policy: Policy, entities: frozenset[str] | None = None
+    ) -> list[list[Span]]:
+        """Spans per text for the entity types the policy acts on (or ``entities``), above
+        its threshold."""
+        entities = policy.detected if entities is None else entities
         timeout_s = policy.analyzer.timeout_ms / 1000
         min_score = policy.analyzer.score_threshold
         if not any(texts):

@@ -37,9 +37,15 @@ class PromptFilter:
         self.vault = vault
 
     async def apply(
-        self, tenant: Tenant, path: str, payload: dict[str, Any], conversation: str | None
+        self,
+        tenant: Tenant,
+        path: str,
+        payload: dict[str, Any],
+        conversation: str | None,
+        subject_ref: str | None = None,
     ) -> Applied | None:
-        """Rewrites ``payload`` in place; None when no policy applies to the tenant."""
+        """Rewrites ``payload`` in place; None when no policy applies to the tenant. The
+        vault files the conversation under ``subject_ref`` (erasure finds it there)."""
         policy = self.catalogue.for_tenant(tenant)
         if policy is None:
             return None
@@ -66,7 +72,7 @@ class PromptFilter:
             )
         applied.route_classes = frozenset().union(*(d.route_classes for d in decisions))
         replacements = await self._replacements(
-            tenant, policy, texts, decisions, payload, path, conversation, applied
+            tenant, policy, texts, decisions, payload, path, conversation, applied, subject_ref
         )
         if any(replacements):
             rewritten = [rewrite(t, r) for t, r in zip(texts, replacements, strict=True)]
@@ -83,6 +89,7 @@ class PromptFilter:
         path: str,
         conversation: str | None,
         applied: Applied,
+        subject_ref: str | None,
     ) -> list[list[tuple[Any, str]]]:
         todo = [(i, f) for i, d in enumerate(decisions) for f in d.to_rewrite()]
         pseudo = [(i, f) for i, f in todo if f.action is Action.PSEUDONYMIZE]
@@ -91,7 +98,10 @@ class PromptFilter:
             items = [(f.span.entity, f.span.text_of(texts[i])) for i, f in pseudo]
             try:
                 placeholders = await self.vault.assign(
-                    tenant.id, conversation_id(conversation, payload, path), items
+                    tenant.id,
+                    conversation_id(conversation, payload, path),
+                    items,
+                    subject_ref=subject_ref,
                 )
             except VaultUnavailable as exc:
                 if policy.analyzer.on_error != "fail_open":

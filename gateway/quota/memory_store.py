@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from gateway.metering.record import UsageRecord
 from gateway.quota.limits import Decision, Scope
 from gateway.quota.redis_store import month_of
-from gateway.quota.store import TOKENS_UNKNOWN, WINDOW_S, summarise
+from gateway.quota.store import TOKENS_UNKNOWN, WINDOW_S, check_subject_ref, summarise
 
 # Records (and exactly-once markers) kept per tenant; older ones are dropped.
 LEDGER_LIMIT = 100_000
@@ -123,6 +123,23 @@ class MemoryQuotaStore:
     async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
         found = [r for r in self._ledger.get(tenant, ()) if start <= r.finished_at < end]
         return sorted(found, key=lambda r: r.finished_at)
+
+    async def erase_subject(self, subject_ref: str) -> int:
+        """Replace the subject's records by copies without the reference, in place (records
+        are frozen). No await inside: atomic with respect to metering, like the Lua script."""
+        check_subject_ref(subject_ref)
+        erased = 0
+        for tenant, ledger in self._ledger.items():
+            if not any(r.subject_ref == subject_ref for r in ledger):
+                continue
+            kept: deque[UsageRecord] = deque(maxlen=LEDGER_LIMIT)
+            for record in ledger:
+                if record.subject_ref == subject_ref:
+                    record = record.model_copy(update={"subject_ref": None})
+                    erased += 1
+                kept.append(record)
+            self._ledger[tenant] = kept
+        return erased
 
     def monthly_used(self, scope: Scope, unix_s: float) -> int:
         return self._state(scope).months.get(month_of(unix_s), 0)

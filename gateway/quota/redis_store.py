@@ -8,7 +8,8 @@ Key layout (every key of a tenant shares the hash slot ``{tenant}``, for Redis C
 
 Admission is one Lua call (``admit.lua``), metering another (``meter.lua``): one round trip
 each per request. Redis errors (``redis.exceptions.ConnectionError``/``TimeoutError``) go up
-to the caller, which applies the tenant's degraded mode.
+to the caller, which applies the tenant's degraded mode. A GDPR erasure (``erase.lua``, one
+call per record) is an admin operation, off that path.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 from gateway.metering.record import UsageRecord
 from gateway.quota.limits import Decision, Scope
 from gateway.quota.resp import Script, ScriptRunner, runner_for
-from gateway.quota.store import MARKER_TTL_S, summarise
+from gateway.quota.store import MARKER_TTL_S, check_subject_ref, summarise
 
 _MONTH_TTL_S = 40 * 24 * 3600
 
@@ -50,6 +51,10 @@ def ledger_key(tenant: str) -> str:
     return f"{tenant_base(tenant)}:ledger"
 
 
+# Every tenant's ledger, for SCAN (Redis globs treat braces literally).
+LEDGER_PATTERN = ledger_key("*")
+
+
 class RedisQuotaStore:
     def __init__(
         self, redis: Redis, lease_seconds: float = 900.0, runner: ScriptRunner | None = None
@@ -63,6 +68,8 @@ class RedisQuotaStore:
         self._meter_runner = runner_for(redis, 0.5, 0.5) if runner is None else runner
         self._admit = Script(_script("admit.lua"))
         self._meter = Script(_script("meter.lua"))
+        # Through redis-py, not the runners: erasure is rare and must not queue on the hot path.
+        self._erase = redis.register_script(_script("erase.lua"))
 
     async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
         now = time.time()
@@ -124,6 +131,26 @@ class RedisQuotaStore:
             ledger_key(tenant), int(start * 1000), f"({int(end * 1000)}"
         )
         return [UsageRecord.model_validate_json(m) for m in members if isinstance(m, bytes)]
+
+    async def erase_subject(self, subject_ref: str) -> int:
+        """Rewrite each of the subject's records, in every tenant's ledger, without its
+        reference. Scans the whole keyspace: an admin call, not for a request's path.
+
+        Each record is replaced on its own (``erase.lua``) with the same score. Records of the
+        same end time ms stay in the same order too: Redis orders them by their JSON, which
+        starts with the request id, unique in a ledger. Records metered while this runs are
+        new processing, not part of the erasure."""
+        pattern = f'*"subject_ref":"{check_subject_ref(subject_ref)}"*'
+        erased = 0
+        # TYPE: an exactly-once marker whose request id ends in "}:ledger" matches the pattern.
+        async for key in self._redis.scan_iter(match=LEDGER_PATTERN, count=1000, _type="zset"):
+            async for member, _ in self._redis.zscan_iter(key, match=pattern, count=1000):
+                record = UsageRecord.model_validate_json(member)
+                if record.subject_ref != subject_ref:
+                    continue  # defensive: the glob is a substring match
+                erased_json = record.model_copy(update={"subject_ref": None}).model_dump_json()
+                erased += int(await self._erase(keys=[key], args=[member, erased_json]))
+        return erased
 
 
 def _seconds(ms: int) -> float:

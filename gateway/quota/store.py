@@ -7,6 +7,7 @@ unreachable). Both keep the same semantics, tested by the same tests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,6 +18,16 @@ WINDOW_S = 60.0
 # "Tokens left" of a scope whose bucket was not read (an earlier limit refused first).
 TOKENS_UNKNOWN = -(10**15)
 MARKER_TTL_S = 7 * 24 * 3600  # longer than any retry or disk-spool replay of a request id
+_SUBJECT_REF = re.compile(r"[0-9a-f]+")
+
+
+def check_subject_ref(subject_ref: str) -> str:
+    """The reference itself if it is lowercase hex (what the keyed HMAC gives); else
+    ValueError. Erasure matches it inside stored JSON and Redis glob patterns, so anything
+    else (quotes, ``*``, ``[``) could erase the wrong records."""
+    if not _SUBJECT_REF.fullmatch(subject_ref):
+        raise ValueError("a subject reference is lowercase hex")
+    return subject_ref
 
 
 class QuotaStore(Protocol):
@@ -30,6 +41,12 @@ class QuotaStore(Protocol):
 
     async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
         """The tenant's ledger records that ended in [start, end), oldest first."""
+        ...
+
+    async def erase_subject(self, subject_ref: str) -> int:
+        """GDPR Art. 17: remove the data subject's reference from the ledger records of every
+        tenant; returns how many had it. The records stay (billing data, Art. 17(3)(b)), with
+        every other field, their time and their order unchanged."""
         ...
 
 

@@ -3,18 +3,25 @@ metrics, the log line and the audit record. Built once in the lifespan.
 
 The span is opened when the request arrives and closed with the request's usage record (the
 facts, never content). Metrics and the log line are cheap and synchronous; the audit append
-is awaited after the answer was sent (metering's place in the request), and a failed append
-is counted and logged rather than lost silently.
+is queued after the answer was sent (metering's place in the request). All of it is
+recorded in batches, every ``telemetry.flush_interval_ms``: one burst of warm work instead of
+a cold trickle after every request, and one audit write (one fsync) per batch. No request
+waits for it; a failed append is counted and logged rather than lost silently, and shutting
+down records what is still pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,11 +30,15 @@ from opentelemetry.trace import Span, Tracer
 from prometheus_client import Counter
 
 from gateway.audit import AuditTrail
+from gateway.audit.chain import ChainEntry, Draft
 from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.postgres import PostgresAuditStore
-from gateway.audit.service import AuditStore, parse_key
+from gateway.audit.service import AuditStore, ErasureReceipt, parse_key
 from gateway.metering.record import UsageRecord
+from gateway.privacy.analysis import AnalysisService
+from gateway.privacy.content import ContentCapture, masked
 from gateway.settings import Settings
+from gateway.telemetry.content_log import ContentEntry, FileContentLog
 from gateway.telemetry.logs import log_request
 from gateway.telemetry.request_metrics import observe
 from gateway.telemetry.tracing import (
@@ -40,13 +51,42 @@ log = structlog.get_logger("gateway.audit")
 AUDIT_FAILURES = Counter(
     "sovereign_audit_failures_total", "Audit records that could not be appended (logged)."
 )
+_SLICE = 16  # requests recorded between two yields to the event loop
+CONTENT_FAILURES = Counter(
+    "sovereign_content_log_failures_total",
+    "Requests whose masked content could not be logged (content logging on; logged).",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A request that ended and is waiting for the next flush to be recorded."""
+
+    span: Span
+    record: UsageRecord
+    content: Mapping[str, str] | None
+    error_type: str | None
+    ended_ns: int  # when it ended: the span ends then, not at the flush
 
 
 class Observability:
-    def __init__(self, provider: TracerProvider, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        provider: TracerProvider,
+        audit: AuditTrail,
+        content_log: FileContentLog,
+        *,
+        flush_interval_s: float = 0.0,
+    ) -> None:
         self.provider = provider
         self.tracer: Tracer = provider.get_tracer("sovereign-gateway")
         self.audit = audit
+        self.content_log = content_log
+        audit.add_eraser("content_log", lambda _raw, ref: content_log.erase(ref))
+        self._interval = flush_interval_s
+        self._pending: list[_Finished] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._draining: asyncio.Task[None] | None = None
 
     def start(
         self,
@@ -67,22 +107,115 @@ class Observability:
             started_at=started_at,
         )
 
-    async def finished(
+    def finished(
         self,
         span: Span,
         record: UsageRecord,
         *,
-        subject: str | None = None,
+        content: Mapping[str, str] | None = None,
         error_type: str | None = None,
     ) -> None:
-        finish_request_span(span, record, error_type=error_type)
-        observe(record)
-        log_request(record)
+        """The request ended: its span, metrics, log line and audit record are recorded with
+        the next flush (within ``flush_interval_s``), all pending requests together. Nothing
+        here waits, and the next request on the loop does not wait behind this one's."""
+        item = _Finished(span, record, content, error_type, time.time_ns())
+        self._pending.append(item)
+        if self._interval <= 0:
+            self._enqueue(self._record(self._take_all()))
+        elif self._timer is None and self._draining is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._drain_soon)
+
+    def _drain_soon(self) -> None:
+        self._timer = None
+        self._draining = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Record the pending requests in slices, letting other tasks run in between (a long
+        burst would stall the requests in flight), then queue all their audit records at
+        once: one write and one fsync for the whole batch."""
+        sealed: list[tuple[str, Draft]] = []
         try:
-            await self.audit.record_request(record, subject=subject)
+            while self._pending:
+                sealed += self._record(self._pending[:_SLICE])
+                del self._pending[:_SLICE]
+                await asyncio.sleep(0)
+        finally:
+            self._draining = None
+            self._enqueue(sealed)
+
+    def _take_all(self) -> list[_Finished]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def _record(self, items: list[_Finished]) -> list[tuple[str, Draft]]:
+        """Span end, metrics and log line of each request; its audit record sealed."""
+        sealed = []
+        for item in items:
+            record = item.record
+            finish_request_span(
+                item.span, record, error_type=item.error_type, end_time_ns=item.ended_ns
+            )
+            observe(record)
+            log_request(record)
+            try:
+                sealed.append(
+                    (record.request_id, self.audit.seal_request(record, content=item.content))
+                )
+            except Exception:  # sealing failed (a bug): the request was served; loudly lost
+                _audit_failed(record.request_id)
+        return sealed
+
+    def _enqueue(self, sealed: list[tuple[str, Draft]]) -> None:
+        written = self.audit.enqueue([item for _, item in sealed])
+        for (request_id, _), future in zip(sealed, written, strict=True):
+            # A failed write is counted and logged by ``_audit_written``.
+            future.add_done_callback(functools.partial(_audit_written, request_id))
+
+    async def flush(self) -> None:
+        """Record what is pending now and wait until its audit records are written."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._draining is not None:
+            await asyncio.shield(self._draining)
+        self._enqueue(self._record(self._take_all()))
+        await self.audit.flush()
+
+    async def erase(self, raw_subject: str, actor: str) -> ErasureReceipt:
+        """GDPR Art. 17 across every store (see ``AuditTrail.erase``), after recording what
+        is pending, so that no record of the subject is written after its erasure."""
+        await self.flush()
+        return await self.audit.erase(raw_subject, actor=actor)
+
+    async def record_content(
+        self, record: UsageRecord, capture: ContentCapture, analysis: AnalysisService
+    ) -> dict[str, str] | None:
+        """Mask the request's texts and append them to the content log; returns the audit
+        record's commitment to the line (its SHA-256), or None if nothing could be logged
+        (counted and logged: the request itself was served)."""
+        try:
+            prompt, answer = capture.prompt, capture.answer
+            texts = await masked(analysis, capture.policy, [*prompt, *answer])
+            line = await self.content_log.append(
+                ContentEntry(
+                    at=time.time(),
+                    tenant=record.tenant,
+                    request_id=record.request_id,
+                    subject_ref=record.subject_ref,
+                    policy=record.policy,
+                    prompt=texts[: len(prompt)],
+                    answer=texts[len(prompt) :],
+                )
+            )
         except Exception:
-            AUDIT_FAILURES.inc()
-            log.exception("audit.append_failed", request_id=record.request_id)
+            CONTENT_FAILURES.inc()
+            log.exception("content_log.append_failed", request_id=record.request_id)
+            return None
+        return {"content_log_sha256": line}
+
+    def subject_ref(self, subject: str | None) -> str | None:
+        """The keyed reference of a data subject (None without one)."""
+        return self.audit.subject_ref(subject) if subject else None
 
     async def admin_action(
         self, action: str, tenant: str, target: dict[str, str], fields: list[str]
@@ -107,11 +240,33 @@ class Observability:
                 await self.audit.purge_expired(retention_days, default_days=default_days)
             except Exception:
                 log.exception("audit.purge_failed")
+            try:
+                await self.content_log.purge(retention_days, default_days)
+            except Exception:
+                log.exception("content_log.purge_failed")
             await asyncio.sleep(interval_s)
 
     async def close(self) -> None:
+        await self.flush()
         self.provider.shutdown()
         await self.audit.close()
+        await self.content_log.close()
+
+
+def _audit_failed(request_id: str) -> None:
+    AUDIT_FAILURES.inc()
+    log.exception("audit.append_failed", request_id=request_id)
+
+
+def _audit_written(request_id: str, written: asyncio.Future[ChainEntry]) -> None:
+    if written.cancelled():
+        AUDIT_FAILURES.inc()
+        log.error("audit.append_failed", request_id=request_id, reason="cancelled")
+        return
+    error = written.exception()
+    if error is not None:
+        AUDIT_FAILURES.inc()
+        log.error("audit.append_failed", request_id=request_id, reason=repr(error))
 
 
 def subject_key(settings: Settings) -> bytes:
@@ -129,10 +284,10 @@ def subject_key(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
-async def build_observability(settings: Settings, gateway: str) -> Observability:
+async def open_audit_trail(settings: Settings) -> AuditTrail:
+    """The configured audit sink (PostgreSQL, else the file), with its keys: the gateway's,
+    and the CLIs' that record admin changes or erase subjects."""
     telemetry = settings.telemetry
-    endpoint = str(telemetry.traces.endpoint) if telemetry.traces is not None else None
-    provider = build_tracer_provider(service_name="sovereign-gateway", endpoint=endpoint)
     sink = telemetry.audit
     store: AuditStore
     if sink is not None and sink.dsn is not None:
@@ -143,4 +298,25 @@ async def build_observability(settings: Settings, gateway: str) -> Observability
     key = (
         parse_key(sink.hmac_key.get_secret_value(), "HMAC key") if sink and sink.hmac_key else None
     )
-    return Observability(provider, AuditTrail(store, key, subject_key(settings)))
+    return AuditTrail(store, key, subject_key(settings))
+
+
+async def build_observability(settings: Settings, gateway: str) -> Observability:
+    traces = settings.telemetry.traces
+    endpoint = str(traces.endpoint) if traces is not None else None
+    provider = build_tracer_provider(service_name="sovereign-gateway", endpoint=endpoint)
+    trail = await open_audit_trail(settings)
+    return Observability(
+        provider,
+        trail,
+        FileContentLog(content_log_path(settings)),
+        flush_interval_s=settings.telemetry.flush_interval_ms / 1000,
+    )
+
+
+def content_log_path(settings: Settings) -> Path:
+    """The content log's file: the declared sink's, else content.jsonl beside the audit."""
+    telemetry = settings.telemetry
+    if telemetry.content is not None:
+        return telemetry.content.path
+    return telemetry.audit_dir / FileContentLog.FILE_NAME

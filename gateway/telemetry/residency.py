@@ -1,6 +1,6 @@
 """Where every destination of data lies: checked before the gateway starts, never assumed.
 
-Sinks (logs, audit, traces, metrics), the shared store and every engine declare their
+Sinks (logs, audit, content logs, traces, metrics), the shared store and every engine declare their
 jurisdiction; one outside ``telemetry.allowed_jurisdictions``, or one not declared, stops the
 start with a message naming it. There is no default that sends data anywhere else: unset
 sinks mean this process's own stdout and local files, on this host.
@@ -34,6 +34,7 @@ def residency_problems(settings: Settings) -> list[str]:
     for name, sink in (
         ("log sink", telemetry.logs),
         ("audit sink", telemetry.audit),
+        ("content log sink", telemetry.content),
         ("trace exporter", telemetry.traces),
         ("metrics endpoint", telemetry.metrics),
     ):

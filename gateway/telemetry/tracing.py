@@ -145,8 +145,10 @@ def finish_request_span(
     *,
     error_type: str | None = None,
     finish_reasons: Sequence[str] | None = None,
+    end_time_ns: int | None = None,
 ) -> None:
-    """Set the outcome on the span in one call and end it.
+    """Set the outcome on the span in one call and end it (at ``end_time_ns``, unix ns, when
+    the span is finished after the fact; else now).
 
     ``record``: the request's ledger record (None when it failed before one was built).
     ``error_type``: the OpenAI error code of a failure (``rate_limit_exceeded``,
@@ -155,7 +157,7 @@ def finish_request_span(
     An aborted request (the client left) is not an error.
     """
     if not span.is_recording():
-        span.end()
+        span.end(end_time_ns)
         return
     attributes = _outcome_attributes(record, finish_reasons) if record is not None else {}
     if error_type is None and record is not None and record.status == "failed":
@@ -169,7 +171,7 @@ def finish_request_span(
     if error_type is not None:
         # The code only: an error message may quote the request.
         span.set_status(StatusCode.ERROR)
-    span.end()
+    span.end(end_time_ns)
 
 
 def _outcome_attributes(

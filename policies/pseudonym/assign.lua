@@ -1,5 +1,6 @@
 -- Placeholders for one request's values, atomically (two replicas never conflict).
 -- KEYS[1]  the conversation's hash
+-- KEYS[2]  optional: the data subject's set of conversation keys (same tenant, same slot)
 -- ARGV[1]  TTL in seconds (refreshed on every call)
 -- ARGV[2..] triples: index (HMAC of the value's identity), entity type, ciphertext
 -- Fields: p:<index> -> placeholder, v:<index> -> ciphertext, n:<entity> -> last number.
@@ -18,4 +19,8 @@ for i = 2, #ARGV, 3 do
   out[#out + 1] = name
 end
 redis.call('EXPIRE', key, ARGV[1])
+if KEYS[2] then
+  redis.call('SADD', KEYS[2], key)
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
 return out

@@ -21,6 +21,15 @@ instead: its entity type must match the ciphertext's, and no two slots may share
 
 Assignment is one ``assign.lua`` call per request (all values at once, atomic); reading is
 HGETALL + EXPIRE in one transaction. Any Redis error becomes ``VaultUnavailable``.
+
+The subject index: a set per tenant and data subject, ``sg:{<tenant>}:pseudonym-subject:<tag>``
+(``tag`` an HMAC of the ``subject_ref``; the same hash slot as the tenant's conversations),
+holding the conversation keys. ``assign.lua`` adds to it and sets its TTL to the vault's in
+the same call, so it lives as long as the last assigned-to conversation of the subject in that
+tenant. ``mapping`` refreshes the conversation only: one read for longer than the TTL after its
+last assign outlives the set (the module docstring of ``vault`` says why that is rare).
+``erase_subject`` knows no tenant, so it SCANs for the subject's sets in every tenant (erasure
+is rare).
 """
 
 from __future__ import annotations
@@ -95,19 +104,28 @@ class RedisPseudonymVault:
         tag = self._mac(b"conversation", _frame(tenant, conversation))[:32]
         return f"sg:{{{tenant}}}:pseudonym:{tag}"
 
+    def subject_key(self, tenant: str, subject_ref: str) -> str:
+        """The set of the subject's conversation keys in that tenant."""
+        return f"sg:{{{tenant}}}:pseudonym-subject:{self._subject_tag(subject_ref)}"
+
     async def assign(
-        self, tenant: str, conversation: str, items: Sequence[tuple[str, str]]
+        self,
+        tenant: str,
+        conversation: str,
+        items: Sequence[tuple[str, str]],
+        subject_ref: str | None = None,
     ) -> list[str]:
         if not items:
             return []
+        keys = [self.conversation_key(tenant, conversation)]
+        if subject_ref is not None:
+            keys.append(self.subject_key(tenant, subject_ref))
         args: list[str | bytes | int] = [self._ttl]
         for entity, value in items:
             index = self._index(tenant, conversation, check_entity(entity), value)
             args += [index, entity, self._seal(tenant, conversation, entity, index, value)]
         try:
-            names = await self._assign(
-                keys=[self.conversation_key(tenant, conversation)], args=args
-            )
+            names = await self._assign(keys=keys, args=args)
         except RedisError as exc:
             raise VaultUnavailable("the pseudonym vault cannot be reached") from exc
         return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
@@ -128,6 +146,29 @@ class RedisPseudonymVault:
             return bool(await self._redis.delete(self.conversation_key(tenant, conversation)))
         except RedisError as exc:
             raise VaultUnavailable("the pseudonym vault cannot be reached") from exc
+
+    async def erase_subject(self, subject_ref: str) -> int:
+        match = f"sg:{{*}}:pseudonym-subject:{self._subject_tag(subject_ref)}"
+        erased = 0
+        try:
+            sets = [k async for k in self._redis.scan_iter(match=match, count=1000)]
+            for subject_key in sets:
+                members = list(await self._redis.smembers(subject_key))
+                if not members:
+                    continue
+                # SREM rather than DEL of the set: a conversation added by an assign running
+                # meanwhile stays indexed, so a repeated erasure still finds it.
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(*members)
+                    pipe.srem(subject_key, *members)
+                    deleted, _ = await pipe.execute()
+                erased += int(deleted)
+        except RedisError as exc:
+            raise VaultUnavailable("the pseudonym vault cannot be reached") from exc
+        return erased
+
+    def _subject_tag(self, subject_ref: str) -> str:
+        return self._mac(b"subject", subject_ref.encode())[:32]
 
     def _mac(self, purpose: bytes, message: bytes) -> str:
         return hmac.new(self._index_key, purpose + message, hashlib.sha256).hexdigest()

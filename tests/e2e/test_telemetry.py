@@ -1,6 +1,7 @@
 """No personal data leaves through the side doors: a PII-laden workload (the evaluation
 texts) through the gateway and the real vLLM engine, then every log line, exported span,
-metric label and audit record is scanned for the values."""
+metric label, audit record and content log line (the tenant's policy logs content, masked) is
+scanned for the values."""
 
 from __future__ import annotations
 
@@ -47,17 +48,28 @@ def test_no_value_appears_in_logs_spans_metrics_or_audit(
     texts, values = _workload()
     metrics_port = free_port()
     logs, audit = tmp_path / "logs" / "gateway.jsonl", tmp_path / "audit" / "audit.jsonl"
+    content = tmp_path / "content" / "content.jsonl"
+    # The contact-centre preset with content logging on: the content log is scanned too.
+    preset = Path(__file__).parents[2] / "policies" / "presets" / "contact-centre.yaml"
+    logged = tmp_path / "logged.yaml"
+    logged.write_text(
+        preset.read_text().replace("id: contact-centre", "id: logged-contact-centre")
+        + "log_content: true\n"
+    )
     with recording_collector() as collector:
         config = {
+            "privacy": {"policy_files": [str(logged)]},
             "telemetry": {
                 "logs": {"path": str(logs), "jurisdiction": "DE", "operator": "test"},
                 "audit": {"path": str(audit), "jurisdiction": "DE", "operator": "test"},
+                "content": {"path": str(content), "jurisdiction": "DE", "operator": "test"},
                 "traces": {"endpoint": collector.url, "jurisdiction": "DE", "operator": "test"},
                 "metrics": {"port": metrics_port, "jurisdiction": "DE", "operator": "test"},
             },
             "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",
                        "engines": [engine.base_url], "models": [MODEL]}],
-            "tenants": [{"id": "telemetry-e2e", "ai_act_marker": True, "policy": "contact-centre",
+            "tenants": [{"id": "telemetry-e2e", "ai_act_marker": True,
+                         "policy": "logged-contact-centre",
                          "api_keys": [{"id": "t1", "hash": hash_key(KEY)}]}],
         }  # fmt: skip
         with gateway_process(config, tmp_path, "telemetry") as gateway:
@@ -83,16 +95,19 @@ def test_no_value_appears_in_logs_spans_metrics_or_audit(
     spans = b"".join(collector.requests)
     assert b"gen_ai.usage.input_tokens" in spans
     log_text, audit_text = logs.read_text(encoding="utf-8"), audit.read_text(encoding="utf-8")
+    content_text = content.read_text(encoding="utf-8")
     assert log_text.count('"request.completed"') == len(texts)
     assert audit_text.count('"request"') >= len(texts)
+    assert len(content_text.splitlines()) == len(texts)  # masked prompts and answers
     leaks = {
-        where: sorted(v for v in values if v in text or v.encode() in spans)
+        where: sorted(v for v in values if v in text)
         for where, text in (("logs", log_text), ("metrics", scrape), ("audit", audit_text),
-                            ("spans", spans.decode("latin-1")))
+                            ("content log", content_text))
     }  # fmt: skip
-    assert leaks == {"logs": [], "metrics": [], "audit": [], "spans": []}
+    leaks["spans"] = sorted(v for v in values if v.encode() in spans)  # OTLP protobuf bytes
+    assert leaks == {"logs": [], "metrics": [], "audit": [], "content log": [], "spans": []}
     for n in range(len(texts)):  # nor the OpenAI `user` value: only its HMAC reference
-        for text in (log_text, audit_text, scrape):
+        for text in (log_text, audit_text, scrape, content_text):
             assert f"kunde-{n}@example.de" not in text
     report = asyncio.run(_verify(FileAuditStore(audit)))
     assert report.problems == []

@@ -21,6 +21,8 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from gateway.admin_cli import EMBEDDED_STORE
+from gateway.audit.file import FILE_NAME, FileAuditStore
+from gateway.audit.service import AuditTrail
 from gateway.auth import hash_key
 from gateway.cli import main
 from gateway.metering.record import UsageRecord
@@ -34,8 +36,19 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "gateway.yaml"
-    path.write_text(f"store:\n  redis_url: {REDIS_URL}\n")
+    audit_dir = tmp_path / "audit"  # the embedded audit sink: every change is recorded there
+    path.write_text(f"store:\n  redis_url: {REDIS_URL}\ntelemetry:\n  audit_dir: {audit_dir}\n")
     return path
+
+
+def audited(config: Path) -> list[dict[str, object]]:
+    """The admin records the CLI wrote (and the chain they are in verifies)."""
+    path = config.parent / "audit" / FILE_NAME
+    trail = AuditTrail(FileAuditStore(path), None, None)
+    report = asyncio.run(trail.verify())
+    assert report.ok, report.problems
+    entries = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return [{"tenant": e["tenant"], **e["body"]} for e in entries if e["kind"] == "admin"]
 
 
 @pytest.fixture
@@ -221,6 +234,22 @@ def test_keys_issue_list_rotate_revoke(
     code, _, err = run(capsys, "keys", "issue", tenant + "-nope", *cfg)
     assert code == 1
     assert "No tenant" in err
+
+    # Every change made through the CLI is in the audit trail: who, what, which ids; the keys
+    # themselves never.
+    records = audited(config)
+    assert [(r["actor"], r["action"]) for r in records] == [
+        ("cli", "tenant.create"),
+        ("cli", "key.issue"),
+        ("cli", "key.issue"),
+        ("cli", "key.issue"),  # the rotation: a successor is issued ...
+        ("cli", "key.revoke"),  # ... and the old key revoked after its grace
+        ("cli", "key.revoke"),
+    ]
+    assert {r["tenant"] for r in records} == {tenant}
+    text = (config.parent / "audit" / FILE_NAME).read_text()
+    for secret in (key, second, rotated, hash_key(key)):
+        assert secret not in text
 
 
 def test_existing_key_tools_still_work(

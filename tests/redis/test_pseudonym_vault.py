@@ -47,6 +47,12 @@ class Replicas:
         # Without decode_responses, replies are bytes (the stubs also allow str).
         return {k: cast(dict[bytes, bytes], await self.redis.hgetall(k)) for k in keys}
 
+    async def subject_sets(self, subject_ref: str) -> list[bytes]:
+        """The subject's index sets, in any tenant (the raw ref is not in their names)."""
+        tag = self.first.subject_key("", subject_ref).rsplit(":", 1)[1]
+        match = f"sg:{{*}}:pseudonym-subject:{tag}"
+        return [k async for k in self.redis.scan_iter(match=match, count=1000)]
+
 
 @pytest.fixture
 async def replicas() -> AsyncIterator[Replicas]:
@@ -254,6 +260,59 @@ async def test_erase_removes_the_conversation(replicas: Replicas) -> None:
     assert await replicas.first.assign(tenant, "conv", [(e.PERSON, "Carla")]) == ["<PERSON_1>"]
 
 
+async def test_erase_subject_erases_its_conversations_in_every_tenant(
+    replicas: Replicas,
+) -> None:
+    tenant, other = replicas.new_tenant(), replicas.new_tenant()
+    subject, stranger = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    anna = [(e.PERSON, "Anna")]
+    await replicas.first.assign(tenant, "a", anna, subject_ref=subject)
+    await replicas.second.assign(tenant, "b", anna, subject)
+    await replicas.second.assign(other, "a", anna, subject_ref=subject)
+    await replicas.first.assign(other, "a", [(e.PERSON, "Berta")])  # a turn without it
+    await replicas.first.assign(tenant, "c", [(e.PERSON, "Carla")], subject_ref=stranger)
+    await replicas.second.assign(tenant, "d", [(e.PERSON, "Dora")])
+    await replicas.first.assign(other, "gone", anna, subject_ref=subject)
+    await replicas.redis.delete(replicas.first.conversation_key(other, "gone"))  # as if expired
+    # One set per tenant, in the tenant's hash slot, holding conversation keys only.
+    sets = {replicas.first.subject_key(t, subject).encode() for t in (tenant, other)}
+    assert set(await replicas.subject_sets(subject)) == sets
+    assert subject.encode() not in b"".join(sets)
+    assert await replicas.redis.smembers(replicas.second.subject_key(tenant, subject)) == {
+        replicas.first.conversation_key(tenant, c).encode() for c in ("a", "b")
+    }
+    for key in sets:
+        assert 0 < await replicas.redis.ttl(key) <= TTL
+
+    assert await replicas.second.erase_subject(subject) == 3  # "gone" was gone already
+    for t, conversation in [(tenant, "a"), (tenant, "b"), (other, "a")]:
+        assert await replicas.first.mapping(t, conversation) == {}
+    assert await replicas.first.mapping(tenant, "c") == {"<PERSON_1>": "Carla"}
+    assert await replicas.first.mapping(tenant, "d") == {"<PERSON_1>": "Dora"}
+    assert await replicas.subject_sets(subject) == []
+    assert len(await replicas.subject_sets(stranger)) == 1
+    assert await replicas.first.erase_subject(subject) == 0
+    assert await replicas.first.erase_subject(uuid.uuid4().hex) == 0
+    assert await replicas.first.erase_subject(stranger) == 1
+    assert await replicas.subject_sets(stranger) == []
+
+
+async def test_every_assign_refreshes_the_subject_index_ttl(replicas: Replicas) -> None:
+    tenant, subject = replicas.new_tenant(), uuid.uuid4().hex
+    await replicas.first.assign(tenant, "conv", [(e.PERSON, "Anna")], subject_ref=subject)
+    key = replicas.first.subject_key(tenant, subject)
+    assert TTL - 5 <= await replicas.redis.ttl(key) <= TTL
+    await replicas.redis.expire(key, 30)
+    await replicas.second.mapping(tenant, "conv")
+    assert await replicas.redis.ttl(key) <= 30  # reading refreshes the conversation only
+    await replicas.second.assign(tenant, "conv", [(e.PERSON, "Anna")], subject_ref=subject)
+    assert await replicas.redis.ttl(key) > 30
+    assert await replicas.first.assign(tenant, "other", [], subject_ref=subject) == []
+    assert await replicas.redis.smembers(key) == {
+        replicas.first.conversation_key(tenant, "conv").encode()
+    }
+
+
 async def test_redis_down_raises_vault_unavailable() -> None:
     closed = Redis(
         host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
@@ -266,6 +325,10 @@ async def test_redis_down_raises_vault_unavailable() -> None:
             await vault.mapping("t", "c")
         with pytest.raises(VaultUnavailable):
             await vault.erase("t", "c")
+        with pytest.raises(VaultUnavailable):
+            await vault.assign("t", "c", [(e.PERSON, "Anna")], subject_ref="ab" * 16)
+        with pytest.raises(VaultUnavailable):
+            await vault.erase_subject("ab" * 16)
     finally:
         await closed.aclose()
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from gateway.metering.record import UsageRecord
 from gateway.quota.limits import Decision, Limits, Scope, scopes_for
 from gateway.quota.memory_store import MemoryQuotaStore
-from gateway.quota.redis_store import RedisQuotaStore, scope_keys, tenant_base
+from gateway.quota.redis_store import RedisQuotaStore, ledger_key, scope_keys, tenant_base
 from gateway.quota.store import QuotaStore
 from tests.records import usage_record as make_record
 
@@ -406,3 +406,71 @@ async def test_a_requests_refusal_never_reports_false_token_figures(backend: Bac
     # The bucket was not read: its figures are absent rather than a false "0 left".
     assert refused.tokens_left is None
     assert refused.tokens_reset_s is None
+
+
+async def scored_ledger(backend: Backend, tenant: str) -> list[tuple[str, float]]:
+    """(request id, score) of the tenant's Redis ledger in its order; [] for the memory store."""
+    if backend.redis is None:
+        return []
+    reply = await backend.redis.zrange(ledger_key(tenant), 0, -1, withscores=True)
+    members = cast(list[tuple[bytes, float]], reply)  # redis-py's types cover every variant
+    return [(UsageRecord.model_validate_json(m).request_id, s) for m, s in members]
+
+
+async def test_erasing_a_subject_removes_its_reference_and_keeps_the_records(
+    backend: Backend,
+) -> None:
+    # Random references: the Redis erasure scans every tenant's ledger on the shared server.
+    subject_a, subject_b = uuid.uuid4().hex, uuid.uuid4().hex
+    base = time.time() - 100
+    tenants = [backend.new_tenant(), backend.new_tenant()]
+    subjects = [subject_a, subject_b, None, subject_a, subject_a, None, subject_b]
+    for tenant in tenants:
+        scopes = tenant_only(tenant, Limits())
+        for n, subject in enumerate(subjects):
+            record = usage_record(
+                tenant,
+                f"e-{n}",
+                estimated=100,
+                prompt=10 + n,
+                completion=2 * n,
+                started_at=base + n,
+                subject_ref=subject,
+            )
+            assert await backend.replicas[n % 2].meter(record, scopes)
+        # Two records ending in the same millisecond, the subject's one first: still first after.
+        for request_id, subject in [("tie-1", subject_a), ("tie-2", None)]:
+            record = usage_record(
+                tenant,
+                request_id,
+                estimated=1,
+                prompt=1,
+                completion=1,
+                started_at=base + 50,
+                subject_ref=subject,
+            )
+            assert await backend.first.meter(record, scopes)
+    before = {t: await backend.first.usage(t, base, base + 100) for t in tenants}
+    scores = {t: await scored_ledger(backend, t) for t in tenants}
+    assert [r.request_id for r in before[tenants[0]]][-2:] == ["tie-1", "tie-2"]
+
+    assert await backend.second.erase_subject(subject_a) == 2 * 4
+
+    for tenant in tenants:
+        after = await backend.first.usage(tenant, base, base + 100)
+        expected = [
+            r.model_copy(update={"subject_ref": None}) if r.subject_ref == subject_a else r
+            for r in before[tenant]
+        ]
+        assert after == expected  # same records, same order, same counts; only A's ref gone
+        assert [r.subject_ref for r in after] == [
+            None if s == subject_a else s for s in [*subjects, subject_a, None]
+        ]
+        assert sum(r.total_tokens for r in after) == sum(r.total_tokens for r in before[tenant])
+        assert await scored_ledger(backend, tenant) == scores[tenant]  # same scores (Redis)
+
+    assert await backend.first.erase_subject(subject_a) == 0
+    assert await backend.first.erase_subject(subject_b) == 2 * 2
+    for ref in ["ABCDEF", "", "*", 'ab"cd', "0123-4567", "xyz"]:
+        with pytest.raises(ValueError, match="lowercase hex"):
+            await backend.first.erase_subject(ref)

@@ -58,6 +58,11 @@ class FakeSharedStore:
             raise RedisConnectionError("Connection refused.")
         return await self.inner.usage(tenant, start, end)
 
+    async def erase_subject(self, subject_ref: str) -> int:
+        if self.down:
+            raise RedisConnectionError("Connection refused.")
+        return await self.inner.erase_subject(subject_ref)
+
 
 def principal(
     mode: str, limits: Limits, key_limits: Limits | None = None, key_id: str = "k1"

@@ -198,8 +198,10 @@ def test_a_secret_blocks_the_request_naming_only_its_type(
     assert token not in response.text
     assert engine.bodies == []
     # Refused before any engine, still on record: audited with its code, never the value.
-    settings = client.app_state["resources"].settings
-    audit = (settings.telemetry.audit_dir / "audit.jsonl").read_text()
+    resources = client.app_state["resources"]
+    assert client.portal is not None
+    client.portal.call(resources.observability.flush)  # records are written in batches
+    audit = (resources.settings.telemetry.audit_dir / "audit.jsonl").read_text()
     assert '"http_status":400' in audit
     assert "refused:pii_blocked" in audit
     assert token not in audit

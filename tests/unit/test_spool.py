@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +20,11 @@ from gateway.quota.limits import Limits, scopes_for
 from tests.records import usage_record
 
 
-def entry(request_id: str, tenant: str = "acme") -> SpoolEntry:
+def entry(request_id: str, tenant: str = "acme", subject_ref: str | None = None) -> SpoolEntry:
     record = usage_record(
         tenant,
         request_id,
+        subject_ref=subject_ref,
         stream=True,
         prompt_tokens=12,
         completion_tokens=30,
@@ -256,3 +259,92 @@ async def test_a_replay_never_removes_a_file_it_did_not_read(
     # a-2 went to a new file that this replay never read: it must still be on disk
     assert late.ids == []
     assert owner.pending() == 1
+
+
+SUBJECT_A, SUBJECT_B = "a1" * 32, "b2" * 32
+
+
+def spooled_records(spool: DiskSpool) -> list[tuple[str, str | None]]:
+    """(request id, subject ref) of every spooled line, file by file, in order."""
+    return [
+        (line["record"]["request_id"], line["record"]["subject_ref"])
+        for path in sorted(spool.path.parent.glob("*.jsonl"))
+        for line in map(orjson.loads, path.read_bytes().splitlines())
+    ]
+
+
+def test_erasing_a_subject_removes_its_reference_and_keeps_the_entries(tmp_path: Path) -> None:
+    first, second = DiskSpool(tmp_path, "gw-1"), DiskSpool(tmp_path, "gw-2")
+    assert DiskSpool(tmp_path / "none", "gw-1").erase_subject(SUBJECT_A) == 0  # no folder
+    first.append(entry("a-1", subject_ref=SUBJECT_A))
+    first.append(entry("a-2", subject_ref=SUBJECT_B))
+    second.append(entry("b-1", tenant="other", subject_ref=SUBJECT_A))
+    first.append(entry("a-3"))
+    first.append(entry("a-4", subject_ref=SUBJECT_A))
+    second.append(entry("b-2"))
+    os.chmod(second.path, 0o640)
+    untouched = DiskSpool(tmp_path, "gw-3")
+    untouched.append(entry("c-1", subject_ref=SUBJECT_B))  # nothing of A: not rewritten
+    inode = os.stat(untouched.path).st_ino
+
+    assert first.erase_subject(SUBJECT_A) == 3  # every file in the folder, like replay
+    assert spooled_records(first) == [
+        ("a-1", None),
+        ("a-2", SUBJECT_B),
+        ("a-3", None),
+        ("a-4", None),
+        ("b-1", None),
+        ("b-2", None),
+        ("c-1", SUBJECT_B),
+    ]
+    assert os.stat(untouched.path).st_ino == inode
+    assert os.stat(second.path).st_mode & 0o777 == 0o640
+    # No temporary file left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gw-1.jsonl", "gw-2.jsonl", "gw-3.jsonl"]
+    assert first.pending() == 7
+    assert first.erase_subject(SUBJECT_A) == 0
+    for ref in ["ABCDEF", "", "*", "a1-b2"]:
+        with pytest.raises(ValueError, match="lowercase hex"):
+            first.erase_subject(ref)
+
+
+async def test_a_replay_after_an_erasure_sends_the_entries_intact(tmp_path: Path) -> None:
+    spool = DiskSpool(tmp_path, "gw-1")
+    written = [
+        entry("r-1", subject_ref=SUBJECT_A),
+        entry("r-2", subject_ref=SUBJECT_B),
+        entry("r-3"),
+        entry("r-4", tenant="other", subject_ref=SUBJECT_A),
+    ]
+    for spooled in written:
+        spool.append(spooled)
+    assert await asyncio.to_thread(spool.erase_subject, SUBJECT_A) == 2
+
+    sink = Sink()
+    assert await spool.replay(sink) == 4
+    # Same entries in the same order (tokens, times, scopes), only A's reference gone.
+    for sent, spooled in zip(sink.sent, written, strict=True):
+        if spooled.record.subject_ref == SUBJECT_A:
+            record = spooled.record.model_copy(update={"subject_ref": None})
+            spooled = spooled.model_copy(update={"record": record})
+        assert sent == spooled
+
+
+def test_an_append_waiting_on_an_erasure_is_kept(tmp_path: Path) -> None:
+    """Whichever gets the lock first, a line appended while an erasure runs is not lost: it
+    goes into the old file before the erasure reads it, or into the file that replaced it."""
+    spool = DiskSpool(tmp_path, "gw-1")
+    spool.append(entry("before", subject_ref=SUBJECT_A))
+    results: list[int] = []
+    with locked(spool.path):  # a replay or an append elsewhere holds the file
+        erasing = threading.Thread(target=lambda: results.append(spool.erase_subject(SUBJECT_A)))
+        appending = threading.Thread(target=spool.append, args=[entry("during")])
+        erasing.start()
+        appending.start()
+        time.sleep(0.2)
+        assert erasing.is_alive()  # both wait for the lock
+        assert appending.is_alive()
+    erasing.join(timeout=5)
+    appending.join(timeout=5)
+    assert results == [1]
+    assert spooled_records(spool) == [("before", None), ("during", None)]

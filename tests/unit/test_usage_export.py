@@ -78,7 +78,7 @@ def test_csv_header_is_the_record_fields_in_order_plus_total_tokens() -> None:
     header = next(csv.reader(io.StringIO(out.getvalue())))
     assert header == [*UsageRecord.model_fields, "total_tokens"]
     assert header[:3] == ["request_id", "tenant", "key_id"]
-    assert header[-5:] == ["admitted_shared", "policy", "policy_mode", "pii", "total_tokens"]
+    assert header[-5:] == ["policy", "policy_mode", "pii", "subject_ref", "total_tokens"]
     assert tuple(header) == CSV_COLUMNS
 
 

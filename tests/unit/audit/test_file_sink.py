@@ -214,6 +214,20 @@ async def test_records_arriving_together_are_written_in_one_batch(tmp_path: Path
     assert (await audit.verify()).ok
 
 
+async def test_the_open_file_follows_a_rewrite_by_another_process(tmp_path: Path) -> None:
+    """Appends keep the file open; a purge elsewhere renames a new file over it, and the
+    next append must go into that new file and link to its last entry."""
+    path = tmp_path / "audit.jsonl"
+    mine, theirs = AuditTrail(FileAuditStore(path), HMAC_KEY, None), trail(path)
+    await mine.record_admin("cli", "tenant.create", tenant="a")
+    await theirs.purge_expired({"a": 1.0}, now=10**10)  # rewrites the file (prunes "a")
+    await mine.record_admin("cli", "tenant.create", tenant="b")
+    seqs = [e["seq"] for e in lines(path)]
+    assert seqs == [1, 2, 3]
+    assert (await mine.verify()).ok
+    await mine.close()
+
+
 async def test_a_failing_store_fails_every_record_of_its_batch(tmp_path: Path) -> None:
     audit = AuditTrail(FileAuditStore(tmp_path), HMAC_KEY, None)  # a folder: cannot append
     results = await asyncio.gather(

@@ -197,3 +197,56 @@ async def test_erase_forgets_the_conversation() -> None:
 def test_a_ttl_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         MemoryPseudonymVault(ttl_seconds=0)
+
+
+async def test_erase_subject_forgets_its_conversations_in_every_tenant() -> None:
+    vault = MemoryPseudonymVault()
+    anna, bob = "a1" * 16, "b2" * 16  # subject_refs: opaque hex
+    await vault.assign("t1", "c1", [(e.PERSON, "Anna")], subject_ref=anna)
+    await vault.assign("t1", "c2", [(e.PERSON, "Anna")], anna)
+    await vault.assign("t2", "c1", [(e.PERSON, "Anna")], subject_ref=anna)
+    await vault.assign("t2", "c1", [(e.PERSON, "Berta")])  # a later turn without the subject
+    await vault.assign("t1", "c3", [(e.PERSON, "Bob")], subject_ref=bob)
+    await vault.assign("t1", "c4", [(e.PERSON, "Carla")])
+    assert await vault.erase_subject(anna) == 3
+    for tenant, conversation in [("t1", "c1"), ("t1", "c2"), ("t2", "c1")]:
+        assert await vault.mapping(tenant, conversation) == {}
+    assert await vault.mapping("t1", "c3") == {"<PERSON_1>": "Bob"}
+    assert await vault.mapping("t1", "c4") == {"<PERSON_1>": "Carla"}
+    assert anna not in vault._subjects  # the index goes too
+    assert await vault.erase_subject(anna) == 0
+    assert await vault.erase_subject("unknown") == 0
+    assert await vault.erase_subject(bob) == 1
+    assert len(vault) == 1
+    assert vault._subjects == {}
+
+
+async def test_the_subject_index_goes_with_its_conversations() -> None:
+    clock = Clock()
+    vault = MemoryPseudonymVault(ttl_seconds=100, clock=clock)
+    subject = "c3" * 16
+    await vault.assign("t", "erased", [(e.PERSON, "Anna")], subject_ref=subject)
+    await vault.assign("t", "expired", [(e.PERSON, "Anna")], subject_ref=subject)
+    await vault.assign("t", "swept", [(e.PERSON, "Anna")], subject_ref=subject)
+    assert await vault.erase("t", "erased") is True
+    assert vault._subjects == {subject: {("t", "expired"), ("t", "swept")}}
+    clock.now += 101
+    # Expired and started afresh without the subject: no longer the subject's conversation.
+    await vault.assign("t", "expired", [(e.PERSON, "Berta")])
+    assert vault._subjects == {}  # "swept" went in the sweep that assign ran
+    assert await vault.erase_subject(subject) == 0
+    assert await vault.mapping("t", "expired") == {"<PERSON_1>": "Berta"}
+    # An expired conversation not yet swept is dropped but not counted as erased.
+    await vault.assign("t", "late", [(e.PERSON, "Anna")], subject_ref=subject)
+    clock.now += 101
+    assert len(vault) == 2
+    assert await vault.erase_subject(subject) == 0
+    assert len(vault) == 1
+    assert vault._subjects == {}
+
+
+async def test_an_empty_assign_records_no_subject() -> None:
+    vault = MemoryPseudonymVault()
+    assert await vault.assign("t", "c", [], subject_ref="d4" * 16) == []
+    assert await vault.erase_subject("d4" * 16) == 0
+    assert len(vault) == 0
