@@ -84,6 +84,8 @@ class CircuitBreaker:
         self._open_for = open_seconds  # the next (or current) open interval
         self._open_until = 0.0
         self._probe_since: float | None = None  # a probe is in flight since then
+        # Opened by trip(): the engine refused connections, so an answer means it is back.
+        self._tripped = False
         self.changed_at: float | None = None  # wall-clock time of the last state change
 
     @property
@@ -148,11 +150,15 @@ class CircuitBreaker:
         waiting for ``failure_threshold`` requests to fail against the engine."""
         if self._state is not BreakerState.OPEN:
             self._open(self._clock())
+            self._tripped = True
 
     def recovered(self) -> None:
-        """The engine answers again (the monitor's scrape succeeded): an OPEN circuit goes
-        HALF_OPEN now, so one probe request confirms it, instead of waiting out its time."""
-        if self._state is BreakerState.OPEN:
+        """The engine answers (the monitor's scrape succeeded). A circuit that a refused
+        connection opened goes HALF_OPEN now, so one probe request confirms the engine is
+        back instead of waiting out the open time. A circuit that failed requests opened
+        waits: an engine whose /health answers while its requests fail must not be probed
+        every scrape."""
+        if self._state is BreakerState.OPEN and self._tripped:
             self._probe_since = None
             self._enter(BreakerState.HALF_OPEN)
 
@@ -165,6 +171,7 @@ class CircuitBreaker:
             self._enter(BreakerState.HALF_OPEN)
 
     def _open(self, now: float) -> None:
+        self._tripped = False
         self._failures = 0
         self._probe_since = None
         self._open_until = now + self._open_for

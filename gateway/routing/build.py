@@ -22,7 +22,7 @@ def build_router(settings: Settings, topology: Topology, client: httpx.AsyncClie
     def unreachable(engine: Engine) -> None:
         breakers.for_engine(engine).trip()
 
-    def recovered(engine: Engine) -> None:
+    def answered(engine: Engine) -> None:
         breakers.for_engine(engine).recovered()
 
     monitor = EngineMonitor(
@@ -32,7 +32,7 @@ def build_router(settings: Settings, topology: Topology, client: httpx.AsyncClie
         timeout=min(settings.upstream.health_timeout, routing.scrape_interval),
         stale_after=routing.stale_after,
         on_unreachable=unreachable,
-        on_recovered=recovered,
+        on_answered=answered,
     )
     caps = {engine.url: engine.pool.max_concurrency for engine in topology.engines}
     admission = Admission(caps, max_queue=routing.max_queue)

@@ -168,13 +168,13 @@ class EngineMonitor:
         stale_after: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
         on_unreachable: Callable[[Engine], None] | None = None,
-        on_recovered: Callable[[Engine], None] | None = None,
+        on_answered: Callable[[Engine], None] | None = None,
     ) -> None:
         self._client = client
         # Told when an engine refuses connections (it is down, not slow): the router opens
         # its circuit at once instead of waiting for requests to fail on it.
         self._on_unreachable = on_unreachable
-        self._on_recovered = on_recovered  # and told when it answers again
+        self._on_answered = on_answered  # and told each time it answers
         self._engines = tuple(engines)
         self._interval = interval
         self._timeout = timeout
@@ -231,8 +231,10 @@ class EngineMonitor:
             return  # an overlapping older scrape finished last: keep the newer reading
         if not state.healthy:
             log.info("engine_up", engine=labels[1])
-            if self._on_recovered is not None:
-                self._on_recovered(engine)
+        if self._on_answered is not None:
+            # Every time, not only after a scrape failed: a request may have found the engine
+            # refusing between two scrapes (it restarted within one interval).
+            self._on_answered(engine)
         state.healthy, state.scraped_at, state.boundary = True, sent_at, boundary
         state.running, state.waiting, state.kv_usage = running, waiting, kv_usage
         state.inflight = sum(1 for n in state.open if n >= boundary)

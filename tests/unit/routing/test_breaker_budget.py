@@ -260,7 +260,7 @@ def test_zero_ratio_and_floor_never_retry_after_the_burst(clock: FakeClock) -> N
 
 def test_an_engine_seen_answering_again_gets_its_probe_at_once(clock: FakeClock) -> None:
     b = breaker(clock)
-    open_it(b)
+    b.trip()  # a request found it refusing connections
     clock.advance(0.5)  # long before its open time is up
     b.recovered()  # the monitor's scrape succeeded again
     assert state(b) is BreakerState.HALF_OPEN
@@ -270,3 +270,14 @@ def test_an_engine_seen_answering_again_gets_its_probe_at_once(clock: FakeClock)
     assert state(b) is BreakerState.CLOSED
     b.recovered()  # a closed circuit stays as it is
     assert state(b) is BreakerState.CLOSED
+
+
+def test_failing_requests_are_not_forgiven_because_health_answers(clock: FakeClock) -> None:
+    """Opened by failed requests (5xx), the circuit waits out its open time even though the
+    monitor sees /health answer: otherwise such an engine would be probed every scrape."""
+    b = breaker(clock)
+    open_it(b)
+    b.recovered()
+    assert state(b) is BreakerState.OPEN
+    clock.advance(5.0)
+    assert state(b) is BreakerState.HALF_OPEN

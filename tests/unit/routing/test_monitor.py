@@ -481,7 +481,7 @@ async def test_run_survives_a_refresh_that_raises() -> None:
     assert all(e["log_level"] == "error" for e in failed)
 
 
-async def test_the_router_is_told_when_an_engine_goes_down_and_comes_back() -> None:
+async def test_the_router_is_told_when_an_engine_refuses_and_each_time_it_answers() -> None:
     target = engine("flaky.engine")
     fake = Engines({"flaky.engine": "refuse"})
     events: list[str] = []
@@ -489,10 +489,10 @@ async def test_the_router_is_told_when_an_engine_goes_down_and_comes_back() -> N
         fake,
         [target],
         on_unreachable=lambda e: events.append("down"),
-        on_recovered=lambda e: events.append("up"),
+        on_answered=lambda e: events.append("up"),
     )
     await monitor.refresh()
     fake.behaviour["flaky.engine"] = "ok"
     await monitor.refresh()
-    await monitor.refresh()  # still up: told once
-    assert events == ["down", "up"]
+    await monitor.refresh()  # told on every answer: a request may have seen it refuse since
+    assert events == ["down", "up", "up"]
