@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit e2e run bench capacity-report pool-loadtest clean
+.PHONY: install test lint typecheck unit e2e chart run bench capacity-report pool-loadtest clean
 
 # Gateway venv in ./.venv; the vLLM engine (CPU) and its converted model in a per-user cache
 # folder keyed by the vLLM version, so fresh clones reuse them (see serving/local_engine.py).
@@ -29,6 +29,9 @@ unit:
 
 e2e:
 	$(BIN)/python -m pytest tests/e2e tests/contract
+
+chart:
+	$(BIN)/python -m pytest tests/chart
 
 run:
 	$(BIN)/sovereign-gateway run-local
