@@ -19,6 +19,7 @@ import yaml
 from gateway.auth import hash_key
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
+from tests.processes import ADMIN_TOKEN
 from tests.servers import EngineUnderTest, engine_metric, free_port, wait_healthy
 
 KEY = "sk-sim-de-tenant"
@@ -56,6 +57,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
                  "engines": at, "models": [MODEL]},
             ],
             "tenants": [{"id": "de-only", "api_keys": [{"id": "k", "hash": hash_key(KEY)}]}],
+            "admin": {"token_hash": hash_key(ADMIN_TOKEN)},
         }  # fmt: skip
         (folder / "gateway.yaml").write_text(yaml.safe_dump(settings))
         log_path = folder / "gateway.log"
@@ -75,11 +77,18 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
 
 
 def _back_up(pools: SimPools) -> None:
-    """Restarted engines: wait until the gateway's monitor has seen them answer (its next
-    scrape, at most half a second), which also lets their open circuits probe again."""
+    """Restarted engines: wait until the gateway has seen them answer and no circuit is open
+    any more. A request that found them refusing opened their circuits; the monitor's next
+    scrape after the restart (at most half a second) lets them probe again. An engine that
+    came back within one scrape interval never looked down to the monitor, so its health
+    alone does not say the circuit has caught up."""
     deadline = time.monotonic() + 10
-    while httpx.get(pools.gateway_url + "/readyz", timeout=5).json()["engines_up"] < 3:
-        assert time.monotonic() < deadline, "the gateway never saw the engines come back"
+    headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    while True:
+        engines = httpx.get(pools.gateway_url + "/admin/v1/engines", headers=headers).json()
+        if all(e["healthy"] and e["circuit"] != "open" for e in engines):
+            return
+        assert time.monotonic() < deadline, f"the gateway never saw the engines back: {engines}"
         time.sleep(0.05)
 
 
