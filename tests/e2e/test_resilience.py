@@ -137,8 +137,8 @@ def test_killing_an_engine_under_load_fails_over_inside_the_jurisdiction(
             worker.start()
         time.sleep(2.0)
         assert _circuit(gateway.base_url, doomed.url) == "closed"
+        killed, killed_at = time.monotonic(), time.time()  # the signal goes out now
         doomed.kill()
-        killed, killed_at = time.monotonic(), time.time()
         while (status := _engine(gateway.base_url, doomed.url))["circuit"] != "open":
             assert time.monotonic() - killed < 5, "the circuit never opened"
             time.sleep(0.02)
