@@ -11,6 +11,7 @@ itself accepts and that matches the launch profiles of serving/.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
+from gateway.telemetry.residency import check_residency
 from serving.profiles import PROFILES, helm_profiles
 
 CHART = Path(__file__).parents[2] / "charts" / "sovereign-gateway"
@@ -194,17 +196,61 @@ def test_minimal_gateway_objects(chart: helm.Chart) -> None:
     assert not find(docs, "Secret")  # referenced, never written
 
 
-def test_the_gateway_accepts_its_rendered_configuration(chart: helm.Chart) -> None:
-    for values in ({}, ONE_POOL, example("external-redis.yaml")):
-        config = gateway_config(render(chart, values))
-        if not config["pools"]:
-            continue  # no engines: the chart deploys the gateway and Redis only
-        settings = Settings(**config)  # the gateway's own validation, residency included
-        assert settings.store.redis_url is not None
-    two = gateway_config(render(chart, example("two-sites.yaml")))
-    settings = Settings(**two)
-    assert settings.telemetry.audit is not None
-    assert settings.telemetry.audit.jurisdiction == "DE"
+# What the Secret would hand the gateway through the Deployment's env (made-up values).
+SECRET_VALUES = {
+    "SOVEREIGN_ADMIN__TOKEN_HASH": "sha256:" + "0" * 64,
+    "SOVEREIGN_SECURITY__KEY_PEPPER": "pepper-for-the-chart-test",
+    "SOVEREIGN_SECURITY__PSEUDONYM_KEY": base64.b64encode(b"k" * 32).decode(),
+    "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY": base64.b64encode(b"h" * 32).decode(),
+    "SOVEREIGN_TELEMETRY__AUDIT__DSN": "postgresql://audit@10.10.4.20/audit",
+}
+
+
+def started_settings(
+    docs: list[Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings the gateway pod would start with: the ConfigMap's file, plus the env the
+    Deployment sets from the Secret; then the start-up residency check."""
+    (deployment,) = find(docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for entry in container["env"]:
+        if "secretKeyRef" in entry.get("valueFrom", {}):
+            monkeypatch.setenv(entry["name"], SECRET_VALUES[entry["name"]])
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(gateway_config(docs)))
+    settings = load_settings(path)  # the gateway's own validation
+    check_residency(settings)
+    return settings
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, ONE_POOL, example("two-sites.yaml"), example("external-redis.yaml")],
+    ids=["minimal", "one-pool", "two-sites", "external-redis"],
+)
+def test_the_gateway_starts_with_its_rendered_configuration(
+    chart: helm.Chart,
+    values: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = started_settings(render(chart, values), tmp_path, monkeypatch)
+    assert settings.store.redis_url is not None
+    assert settings.security.pseudonym_key is not None
+    audit = settings.telemetry.audit
+    assert audit is not None
+    assert audit.jurisdiction == "DE"
+    assert audit.hmac_key is not None
+
+
+def test_two_sites_send_audit_to_postgres_and_traces_to_the_collector(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = started_settings(render(chart, example("two-sites.yaml")), tmp_path, monkeypatch)
+    audit = settings.telemetry.audit
+    assert audit is not None
+    assert audit.dsn is not None
+    assert audit.operator == "Stadtwerke Beispiel GmbH"
     assert settings.telemetry.traces is not None
     assert str(settings.telemetry.traces.endpoint).startswith("http://10.20.8.5:4318")
 
