@@ -28,8 +28,10 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from gateway.audit.file import FILE_NAME
 from loadtest.local import free_port, wait_http
 from loadtest.overhead import MODEL
 from loadtest.quota_overhead import KEY, ROOT, Side, baseline_tree, measure, process, report
@@ -52,6 +54,8 @@ hub.observe = lambda record: None
 hub.start_request_span = lambda tracer, **_: INVALID_SPAN
 hub.finish_request_span = lambda span, record, **_: None
 service.AuditTrail.queue_request = _queued
+service.AuditTrail.seal_request = lambda self, usage, **_: None
+hub.Observability._enqueue = lambda self, sealed: None
 """
 
 
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                          {**env, "PYTHONPATH": str(old)})
             )  # fmt: skip
         asyncio.run(measure(sides, args))
+        time.sleep(1.0)  # the last batch of records is written
+        _check_switch(scratch / "off", scratch / "on")
     title = (
         f"Audit, log, span and metrics per request, {args.concurrency} concurrent clients, "
         f"phases alternated {args.rounds}x"
@@ -99,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
     return 0
+
+
+def _check_switch(off: Path, on: Path) -> None:
+    """The comparison means something only if the hook really switched the audit off (and
+    the shipped gateway really audits): count the request records each one wrote."""
+
+    def records(folder: Path) -> int:
+        path = folder / "audit" / FILE_NAME
+        return path.read_text().count('"kind":"request"') if path.exists() else 0
+
+    if records(off) != 0 or records(on) == 0:
+        raise SystemExit(f"the telemetry switch failed: off {records(off)}, on {records(on)}")
 
 
 def _gateway(

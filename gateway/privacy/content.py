@@ -60,7 +60,8 @@ class ContentCapture:
                 chunk = orjson.loads(line[len(_DATA) :])
             except orjson.JSONDecodeError:
                 continue
-            for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+            choices = chunk.get("choices") if isinstance(chunk, dict) else None
+            for choice in choices or []:
                 if isinstance(choice, dict):
                     self._choice(choice)
 
