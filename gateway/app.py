@@ -16,6 +16,7 @@ from gateway.openai.embeddings.router import router as embeddings_router
 from gateway.openai.models.router import router as models_router
 from gateway.resources import lifespan_for
 from gateway.settings import Settings
+from gateway.settle import SettleMiddleware
 
 
 def create_app(
@@ -35,5 +36,7 @@ def create_app(
     app.include_router(engines_router)
     app.include_router(subjects_router)
     http_errors.install(app)
+    # Inside the edge: every admitted request's charge and lease are settled however it ends.
+    app.add_middleware(SettleMiddleware)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
     return app

@@ -74,8 +74,11 @@ class KeyRing:
         found = self._plain.get(hashlib.sha256(key).digest()) if self._plain else None
         if found is None and self._pepper and self._peppered:
             found = self._peppered.get(hmac.new(self._pepper, key, hashlib.sha256).digest())
-        if found is None or (found.expires_at is not None and time.time() >= found.expires_at):
-            raise AuthenticationFailed("Incorrect API key provided.")
+        if found is None:
+            raise AuthenticationFailed("Incorrect API key provided.", reason="unknown_key")
+        if found.expires_at is not None and time.time() >= found.expires_at:
+            # The same answer as an unknown key: only the failure log tells them apart.
+            raise AuthenticationFailed("Incorrect API key provided.", reason="expired")
         return found
 
 
@@ -83,6 +86,7 @@ def parse_bearer(authorization: str | None) -> str:
     if not authorization:
         raise AuthenticationFailed(
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            reason="missing",
             code="missing_api_key",
         )
     if (
@@ -90,11 +94,15 @@ def parse_bearer(authorization: str | None) -> str:
         or not authorization[: len(_BEARER)].lower() == _BEARER
     ):
         raise AuthenticationFailed(
-            "Malformed Authorization header; expected 'Bearer <key>'.", code="invalid_api_key"
+            "Malformed Authorization header; expected 'Bearer <key>'.",
+            reason="malformed",
+            code="invalid_api_key",
         )
     key = authorization[len(_BEARER) :].strip()
     if not key or any(c.isspace() for c in key):
         raise AuthenticationFailed(
-            "Malformed Authorization header; expected 'Bearer <key>'.", code="invalid_api_key"
+            "Malformed Authorization header; expected 'Bearer <key>'.",
+            reason="malformed",
+            code="invalid_api_key",
         )
     return key

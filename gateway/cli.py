@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 from gateway import admin_cli, audit_cli
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
+from gateway.server import run_server, server_config
 from gateway.settings import LimitsSettings, Settings, load_settings
 from gateway.telemetry.logs import configure_logging
 from gateway.telemetry.residency import SinkOutsideJurisdiction, check_residency
@@ -63,21 +63,15 @@ def discover_models(engine_url: str, timeout: float = 10.0) -> list[str]:
 
 
 def serve(settings: Settings) -> None:
-    server = settings.server
+    """uvicorn with the gateway's limits on request heads and idle connections
+    (``gateway.server``), for one worker or several."""
     configure_logging(settings)  # JSON lines to the declared log sink (or stdout)
-    if server.workers == 1:
-        uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="warning")
+    if settings.server.workers == 1:
+        run_server(server_config(create_app(settings), settings.server))
         return
     # Worker processes rebuild the app from the settings main() validated, passed by env.
     os.environ[_WORKER_SETTINGS_ENV] = orjson.dumps(_dump_with_secrets(settings)).decode()
-    uvicorn.run(
-        "gateway.cli:worker_app",
-        factory=True,
-        host=server.host,
-        port=server.port,
-        workers=server.workers,
-        log_level="warning",
-    )
+    run_server(server_config("gateway.cli:worker_app", settings.server, factory=True))
 
 
 def worker_app() -> FastAPI:

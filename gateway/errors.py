@@ -5,9 +5,12 @@
     GatewayError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error
     │   ├── PayloadTooLarge           413 invalid_request_error / payload_too_large
+    │   ├── HeaderFieldsTooLarge      431 invalid_request_error / header_fields_too_large
+    │   ├── RequestTimeout            408 invalid_request_error / request_timeout (head stalled)
     │   ├── MethodNotAllowed          405 invalid_request_error / method_not_allowed
     │   ├── PolicyBlocked             400 invalid_request_error / pii_blocked (types, no values)
-    │   └── UnanalysableInput         400 invalid_request_error / unanalysable_input
+    │   ├── UnanalysableInput         400 invalid_request_error / unanalysable_input
+    │   └── AnalysisLimitExceeded     400 invalid_request_error / analysis_limit_exceeded
     ├── AuthenticationFailed          401 authentication_error / invalid_api_key
     ├── PermissionDenied              403 permission_denied
     │   ├── ResidencyViolation        403 permission_denied / residency_violation
@@ -19,8 +22,10 @@
     │   └── QuotaExceeded             429 insufficient_quota (monthly budget spent)
     ├── QuotaStoreUnavailable         503 api_error / quota_store_unavailable (fail-closed)
     ├── PolicyUnavailable             503 api_error / policy_unavailable (analyzer or vault)
-    ├── UpstreamError                 502 api_error / upstream_error
+    ├── UpstreamError                 502 api_error / upstream_error (also: a redirect, never
+    │   │                             followed, or another status an engine must not answer)
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
+    │   ├── UpstreamInvalidResponse   502 api_error / upstream_invalid_response (not JSON, not SSE)
     │   ├── UpstreamTimeout           504 api_error / upstream_timeout
     │   ├── NoEngineAvailable         503 api_error / no_engine_available (+ Retry-After)
     │   └── EnginesSaturated          503 api_error / engines_saturated (queue deadline passed)
@@ -35,7 +40,7 @@ at the boundary where they occur, with ``raise ... from exc``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import orjson
 
@@ -78,6 +83,20 @@ class PayloadTooLarge(InvalidRequest):
     default_code = "payload_too_large"
 
 
+class HeaderFieldsTooLarge(InvalidRequest):
+    """Too many request headers, or too many bytes of them (the server's own limits)."""
+
+    status_code = 431
+    default_code = "header_fields_too_large"
+
+
+class RequestTimeout(InvalidRequest):
+    """The request head did not arrive in time (the server's header read timeout)."""
+
+    status_code = 408
+    default_code = "request_timeout"
+
+
 class MethodNotAllowed(InvalidRequest):
     status_code = 405
     default_code = "method_not_allowed"
@@ -93,10 +112,32 @@ class UnanalysableInput(InvalidRequest):
     default_code = "unanalysable_input"
 
 
+class AnalysisLimitExceeded(InvalidRequest):
+    """More text than the privacy analysis takes per request (``privacy.max_analysed_*``);
+    refused before any analysis or admission, so nothing is charged. Names the limit, the
+    request's size and, as ``param``, the field."""
+
+    default_code = "analysis_limit_exceeded"
+
+
+# Why an authentication failed: a bounded set, for the failure counter and log, never shown.
+AuthFailureReason = Literal["missing", "malformed", "unknown_key", "expired"]
+
+
 class AuthenticationFailed(GatewayError):
     status_code = 401
     error_type = "authentication_error"
     default_code = "invalid_api_key"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: AuthFailureReason = "unknown_key",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.reason: AuthFailureReason = reason
 
 
 class PermissionDenied(GatewayError):
@@ -179,6 +220,13 @@ class UpstreamStatusError(UpstreamError):
     def body(self) -> dict[str, Any]:
         default_type = "invalid_request_error" if self.status < 500 else "api_error"
         return error_body(self.message, self._type or default_type, self.param, self.code)
+
+
+class UpstreamInvalidResponse(UpstreamError):
+    """A success status, but a body the endpoint does not speak: not a JSON object, not an
+    OpenAI event stream. Never relayed: a policy could not have read it."""
+
+    default_code = "upstream_invalid_response"
 
 
 class UpstreamTimeout(UpstreamError):

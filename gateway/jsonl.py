@@ -103,10 +103,11 @@ class SharedAppendFile:
 
 
 @contextmanager
-def replacement(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+def replacement(path: Path, mode: int | None = None, *, fsync: bool = True) -> Iterator[BinaryIO]:
     """A temporary file that replaces ``path`` (atomically, durably) if the block succeeds;
     ``mode``: its permissions (else mkstemp's 0o600). The temporary name ends in ``.tmp``, so
-    nothing that reads the folder's ``*.jsonl`` ever reads it."""
+    nothing that reads the folder's ``*.jsonl`` ever reads it. ``fsync=False`` (tests,
+    benchmarks) keeps the atomic rename and drops the durability."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -114,11 +115,14 @@ def replacement(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
                 os.fchmod(out.fileno(), stat.S_IMODE(mode))
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if fsync:
+                os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    if not fsync:
+        return
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -26,6 +26,10 @@ LEDGER_REPLAYED = Counter(
 LEDGER_SPOOL_PENDING = Gauge(
     "sovereign_ledger_spool_pending", "Usage records waiting in this replica's disk spool."
 )
+ORPHANS_SETTLED = Counter(
+    "sovereign_orphans_settled_total",
+    "Admissions of dead replicas settled by this one (their leases freed, estimates refunded).",
+)
 POLICY_ACTIONS = Counter(
     "sovereign_policy_actions_total",
     "Entities acted on by the GDPR policy, by direction, entity type, action and mode.",
@@ -39,6 +43,13 @@ POLICY_DEGRADED = Counter(
 FAILOVERS = Counter(
     "sovereign_failovers_total",
     "Attempts that failed before any answer and moved the request to another engine in its "
-    "jurisdictions, by the failed engine's pool and reason (connect, status_5xx).",
+    "jurisdictions, by the failed engine's pool and reason (connect, status_5xx, status_other: "
+    "a redirect, never followed, or another status an engine must not answer with).",
     ["pool", "reason"],
+)
+AUTH_FAILURES = Counter(
+    "sovereign_auth_failures_total",
+    "Failed authentications, by surface (api: /v1 keys, admin: /admin/v1 token) and reason "
+    "(missing, malformed, unknown_key, expired). All of them; their log lines are rate-limited.",
+    ["surface", "reason"],
 )

@@ -12,7 +12,9 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 
 from gateway.auth import Principal
+from gateway.auth_failures import AuthFailures
 from gateway.erasure import register_erasers
+from gateway.errors import AuthenticationFailed
 from gateway.health import EngineHealth
 from gateway.metering import estimate
 from gateway.metering.service import Metering
@@ -22,6 +24,7 @@ from gateway.routing.build import build_router
 from gateway.routing.router import Router
 from gateway.routing.view import Priority
 from gateway.settings import Settings
+from gateway.settle import Settlement
 from gateway.stores import build_stores, gateway_id
 from gateway.telemetry.hub import Observability, build_observability
 from gateway.telemetry.metrics_server import MetricsServer
@@ -47,6 +50,7 @@ class Resources:
     privacy: Privacy
     router: Router
     observability: Observability
+    auth_failures: AuthFailures
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
@@ -76,6 +80,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         await admin.bootstrap(settings)
         await directory.refresh()
         await stores.metering.replay()
+        await stores.metering.heartbeat()  # before any admission of this replica
         privacy = await build_privacy(settings, stores.redis)
         register_erasers(observability.audit, stores.metering, privacy.prompts.vault)
         metrics = settings.telemetry.metrics
@@ -101,7 +106,12 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 ]
                 if not stores.metering.embedded:
                     interval = settings.metering.replay_interval
+                    store = settings.store
+                    keep_alive = stores.metering.keep_alive_forever(
+                        store.orphan_sweep_interval, store.replica_heartbeat_ttl
+                    )
                     loops.append(asyncio.create_task(stores.metering.replay_forever(interval)))
+                    loops.append(asyncio.create_task(keep_alive))
                 try:
                     yield {
                         "resources": Resources(
@@ -117,6 +127,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                             privacy,
                             router,
                             observability,
+                            AuthFailures(pepper),
                         )
                     }
                 finally:
@@ -147,6 +158,11 @@ async def get_request_id(request: Request) -> str:
     return request_id
 
 
+async def get_settlement(request: Request) -> Settlement:
+    settlement: Settlement = request.state.settlement
+    return settlement
+
+
 @dataclass(frozen=True, slots=True)
 class RequestHints:
     """What a client may say about its request in headers (no content)."""
@@ -173,10 +189,17 @@ async def get_hints(request: Request) -> RequestHints:
 async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
-    return resources.directory.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    try:
+        return resources.directory.authenticate(authorization)
+    except AuthenticationFailed as failed:
+        client = request.client.host if request.client else None
+        resources.auth_failures.record("api", failed.reason, authorization, client)
+        raise
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 HintsDep = Annotated[RequestHints, Depends(get_hints)]
+SettlementDep = Annotated[Settlement, Depends(get_settlement)]

@@ -47,6 +47,15 @@ class ServerSettings(_Section):
     workers: int = Field(1, ge=1, le=64)
     # Largest request body accepted, in bytes; larger bodies get a 413 before being read whole.
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # A request head (request line and headers) past either limit gets a 431 and the
+    # connection is closed, before authentication and before the head is buffered whole.
+    max_header_count: int = Field(100, ge=10, le=10_000)
+    max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024)
+    # Seconds a client has to send a whole request head, from its connection or its first
+    # byte on a kept-alive one; then the connection is closed (a stalled, half-sent head).
+    header_read_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds an idle keep-alive connection is kept open between requests.
+    keep_alive_timeout: float = Field(5.0, gt=0, le=3600)
 
 
 class UpstreamSettings(_Section):
@@ -82,6 +91,9 @@ class PoolSettings(_Section):
     strategy: StrategyName | None = None
     # The engines' own key, if they run with `vllm serve --api-key` (set it via the env).
     api_key: SecretStr | None = None
+    # The models' context length (prompt plus completion tokens, vLLM's --max-model-len);
+    # unset: read from the engines' /v1/models cards. Larger max_tokens are refused (400).
+    max_model_len: int | None = Field(None, ge=1)
 
     @field_validator("profile")
     @classmethod
@@ -245,8 +257,19 @@ class PrivacySettings(_Section):
     conversation_header: str = "x-sovereign-conversation-id"
     # How long a conversation's pseudonym map lives after its last use.
     vault_ttl_seconds: int = Field(86_400, ge=60)
-    # Threads running the analyzer (CPU-bound, off the event loop).
+    # Threads running the analyzer (CPU-bound, off the event loop). Tenants share them fairly
+    # (gateway/privacy/fair.py): one tenant never holds all of them while another waits.
     analysis_threads: int = Field(2, ge=1, le=64)
+    # The most a request may give the analysis, checked before any analysis and before
+    # admission (400 analysis_limit_exceeded, nothing charged): characters over all its texts
+    # (~128k tokens, a long-context prompt, in ~175 ms of analysis of ordinary prose) ...
+    max_analysed_chars: int = Field(500_000, ge=1)
+    # ... and texts (messages' contents and text parts, tool-call arguments, prompts,
+    # embedding inputs): twice OpenAI's 2,048 embedding inputs.
+    max_analysed_items: int = Field(4_096, ge=1)
+    # "fifo" is the former first-come-first-served thread pool, kept only so that
+    # loadtest.analysis_flood can measure what the fair scheduler changes. Never in production.
+    analysis_scheduling: Literal["fair", "fifo"] = "fair"
 
 
 class StoreSettings(_Section):
@@ -264,8 +287,13 @@ class StoreSettings(_Section):
     retry_after_failure: float = Field(1.0, ge=0)
     # How often replicas re-read the tenant/key directory (revocation delay, worst case).
     directory_poll_interval: float = Field(0.25, gt=0, le=1.0)
-    # A request's concurrency lease expires after this long if its replica dies.
+    # A request's concurrency lease expires after this long if its replica dies (a backstop:
+    # live replicas settle a dead one's admissions within about orphan_sweep_interval + 15 s).
     lease_seconds: float = Field(900.0, gt=0)
+    # How often each replica looks for admissions whose replica died (gateway/quota/pending.py),
+    # and how long a replica may be silent before it counts as dead (it beats 3x as often).
+    orphan_sweep_interval: float = Field(10.0, gt=0)
+    replica_heartbeat_ttl: float = Field(15.0, gt=0)
     # Where the Redis holding the ledger and the pseudonym vault runs, and who runs it:
     # required with redis_url (the gateway refuses to start without them).
     jurisdiction: Jurisdiction | None = None

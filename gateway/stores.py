@@ -53,7 +53,12 @@ def build_stores(settings: Settings, replica: str) -> Stores:
         metering = Metering(None, local, None)
         return Stores(None, MemoryDirectoryStore(), local, metering)
     redis = redis_client(url, settings)
-    shared = RedisQuotaStore(redis, settings.store.lease_seconds)
+    shared = RedisQuotaStore(
+        redis,
+        settings.store.lease_seconds,
+        gateway=replica,
+        heartbeat_ttl=settings.store.replica_heartbeat_ttl,
+    )
     spool = DiskSpool(settings.metering.spool_dir, replica)
     metering = Metering(shared, local, spool, settings.store.retry_after_failure)
     return Stores(redis, RedisDirectoryStore(redis), shared, metering)

@@ -27,6 +27,7 @@ class Pool:
     # or max_concurrency); None: no cap at the gateway.
     max_concurrency: int | None = None
     strategy: str | None = None  # routing strategy for this pool; None: the default
+    max_model_len: int | None = None  # configured context length; None: the engines say
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class Topology:
                 frozenset(p.data_classes),
                 p.max_concurrency or (PROFILES[p.profile].max_num_seqs if p.profile else None),
                 p.strategy,
+                p.max_model_len,
             )
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)

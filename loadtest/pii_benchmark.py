@@ -1,16 +1,21 @@
 """PII detection benchmark: our analyzer against stock Presidio on the labelled evaluation set.
 
     python -m loadtest.pii_benchmark [--quick] [--json PATH] [--examples]
-                                     [--dataset {dev,holdout,both}]
+                                     [--dataset {dev,holdout,adversarial,both,all}]
 
 Data: two labelled sets of German and English contact-centre and public-sector texts, gold
 entities and hard negatives. ``dev`` (``tests/pii_eval/dataset.jsonl``, see
 ``tests/pii_eval/generate.py``) is the set the recognizers were tuned on, so its scores are
 optimistic; ``holdout`` (``tests/pii_eval/holdout.jsonl``, see ``generate_holdout.py``) was
 written blind to the recognizers, with other sentences and other people, and is the honest
-measurement. ``both`` (the default) scores one after the other in the same run. Both analyzers
-run in this process on the same texts, alternating text by text after a warm-up, so a noisy
-shared machine slows both alike.
+measurement. ``adversarial`` (``tests/pii_eval/adversarial.jsonl``, see
+``generate_adversarial.py``) writes values with the tricks that hide them from patterns
+(zero-width characters, soft hyphens, full-width forms, look-alike letters, dashes and Unicode
+spaces between groups, base64, several at once, a value split across two messages) and hard
+negatives written the same way; it is scored per category (``adversarial_lines``). ``both``
+scores dev and holdout, ``all`` (the default) all three, one after the other in the same run.
+Both analyzers run in this process on the same texts, alternating text by text after a
+warm-up, so a noisy shared machine slows both alike.
 
 Matching: a prediction matches a gold entity of the same type if it covers at least 50 % of
 the gold span (boundaries differ between recognizers: "Herr Müller" for "Müller", an IBAN
@@ -28,10 +33,12 @@ each analysed many times by ours; p50/p99 over all calls.
 Exits non-zero, listing the missed targets, unless on every set scored: recall >= 0.99 on the
 check-digit identifiers (micro), >= 0.95 on phone numbers and on e-mail addresses, false
 positives on look-alikes <= 1 %, p99 <= 5 ms at 1,000 characters, our throughput >= 5x stock,
-and our micro F1 >= stock's on the types stock supports.
+and our micro F1 >= stock's on the types stock supports; on the adversarial set: recall
+>= 0.95 in every category but ``split_messages`` (measured, no target), false positives on
+its look-alikes <= 1 %, p99 <= 5 ms on 1,000-character prompts cut from its texts.
 
-JSON (``--json``): the dev set's results at the top level (as before there were two sets) and
-the held-out set's under ``"holdout"``.
+JSON (``--json``): the dev set's results at the top level (as before there were two sets), the
+held-out set's under ``"holdout"``, the adversarial set's under ``"adversarial"``.
 """
 
 from __future__ import annotations
@@ -49,12 +56,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.pii_hidden import HIDDEN, extracted
+from policies import encoded
 from policies import entities as E
 from policies.analyzer import build_analyzer, stock_entity_map, stock_presidio
+from policies.normalize import normalize
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "tests" / "pii_eval"
 DATASET = EVAL_DIR / "dataset.jsonl"
 DATASETS = {"dev": DATASET, "holdout": EVAL_DIR / "holdout.jsonl"}
+ADVERSARIAL = EVAL_DIR / "adversarial.jsonl"
 MIN_COVER = 0.5
 PROMPT_CHARS = 1_000
 N_PROMPTS = 50
@@ -350,6 +361,7 @@ class Results:
     ratio: float
     timings_ms: list[float]
     reps: int
+    prep_ms: list[float] = field(default_factory=list)  # normalisation + base64 search only
 
     @property
     def p50(self) -> float:
@@ -408,11 +420,23 @@ def measure(quick: bool, name: str = "dev", engines: Engines | None = None) -> R
         ratio=stock_run.seconds / ours_run.seconds,
         timings_ms=latencies_ms(engines.analyze, prompts(samples), reps),
         reps=reps,
+        prep_ms=latencies_ms(prepare, prompts(samples), reps),
     )
+
+
+def prepare(text: str) -> object:
+    """What ``Analyzer.analyze`` adds before the recognizers: normalisation and the base64
+    search (an upper bound: ``analyze`` skips runs inside spans found already)."""
+    return encoded.blobs(normalize(text).text)
 
 
 def _speed(s: dict[str, float]) -> str:
     return f"{s['texts_per_s']:,.0f} texts/s, {s['chars_per_s']:,.0f} chars/s"
+
+
+def _prep(prep_ms: Sequence[float]) -> str:
+    p50, p99 = percentile(prep_ms, 0.5) * 1e3, percentile(prep_ms, 0.99) * 1e3
+    return f"of which normalisation + base64 search: p50 {p50:.0f} us, p99 {p99:.0f} us"
 
 
 def report_lines(res: Results) -> list[str]:
@@ -433,7 +457,8 @@ def report_lines(res: Results) -> list[str]:
         f"throughput ({res.passes} pass(es), alternating): ours {_speed(res.speed['ours'])}; "
         f"stock {_speed(res.speed['stock'])}; ours {res.ratio:.1f}x stock",
         f"latency, ours, {N_PROMPTS} prompts of ~{PROMPT_CHARS:,} chars x {res.reps} runs: "
-        f"p50 {res.p50:.2f} ms, p99 {res.p99:.2f} ms, max {max(res.timings_ms):.2f} ms",
+        f"p50 {res.p50:.2f} ms, p99 {res.p99:.2f} ms, max {max(res.timings_ms):.2f} ms; "
+        f"{_prep(res.prep_ms)}",
         "",
         "targets:",
         *(
@@ -473,10 +498,268 @@ def report_json(res: Results) -> dict[str, Any]:
             "stock_rate": stock.lookalike_rate,
         },
         "throughput": {**res.speed, "ratio": res.ratio},
-        "latency_ms": {"p50": res.p50, "p99": res.p99, "prompts": N_PROMPTS, "runs": res.reps},
+        "latency_ms": {
+            "p50": res.p50,
+            "p99": res.p99,
+            "prompts": N_PROMPTS,
+            "runs": res.reps,
+            "prep_p50": percentile(res.prep_ms, 0.5),
+            "prep_p99": percentile(res.prep_ms, 0.99),
+        },
         "targets": [asdict(g) | {"ok": g.ok} for g in res.targets],
         "table": table(ours, stock, types),
         "examples": {"misses": ours.misses, "false_positives": ours.false_positives},
+    }
+
+
+# ---- the adversarial set ------------------------------------------------------------------------
+SPLIT = "split_messages"  # measured only: the gateway analyses each message on its own
+HIDDEN_FIELD = "hidden_field"  # scored through the gateway's request-field extraction
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One adversarial case: one text, or several (a value split across messages)."""
+
+    id: str
+    category: str
+    pieces: tuple[Sample, ...]
+
+
+def load_cases(path: Path = ADVERSARIAL) -> list[Case]:
+    """The cases of ``path``; a ``hidden_field`` case's text is what the gateway's request-field
+    extraction hands the analyzer (``loadtest/pii_hidden.py``)."""
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        hidden = r["category"] == HIDDEN_FIELD
+        pieces = tuple(
+            Sample(
+                f"{r['id']}/{n}",
+                r["lang"],
+                extracted(m["field"], m["text"]) if hidden else m["text"],
+                tuple(Labelled(e["start"], e["end"], e["type"]) for e in m["entities"]),
+                tuple(Labelled(x["start"], x["end"], x["kind"]) for x in m["lookalikes"]),
+            )
+            for n, m in enumerate(r["messages"])
+        )
+        cases.append(Case(r["id"], r["category"], pieces))
+    return cases
+
+
+def covered(preds: Sequence[Labelled], gold: Labelled) -> bool:
+    """A prediction of any type covers >= 50 % of ``gold``: its characters would be rewritten."""
+    return any(
+        min(p.end, gold.end) - max(p.start, gold.start) >= MIN_COVER * (gold.end - gold.start)
+        for p in preds
+    )
+
+
+@dataclass
+class CategoryScore:
+    """Recall and look-alike hits of one detector in one category."""
+
+    support: int = 0
+    found: int = 0
+    lookalikes: int = 0
+    hits: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.support if self.support else 0.0
+
+
+def score_case(case: Case, predictions: Sequence[Sequence[Labelled]], into: CategoryScore) -> None:
+    """Entities count one by one (same type, >= 50 %); a split value counts once, found only if
+    every message holding a fragment of it has that fragment covered (any type, >= 50 %): a
+    masked half still leaves the other half in clear, and a fragment ("DE89 3704") validates as
+    nothing, so its type cannot be asked for."""
+    pairs = list(zip(case.pieces, predictions, strict=True))
+    if case.category == SPLIT:
+        fragments = [(piece, preds, g) for piece, preds in pairs for g in piece.gold]
+        if fragments:
+            into.support += 1
+            hit = all(covered(preds, g) for _, preds, g in fragments)
+            into.found += hit
+            if not hit:
+                into.misses.append(f"{case.id}: " + " | ".join(p.text for p, _ in pairs))
+    else:
+        for piece, preds in pairs:
+            for g in piece.gold:
+                into.support += 1
+                if any(matches(p, g) for p in preds):
+                    into.found += 1
+                else:
+                    seen = ",".join(p.label for p in preds if overlaps(p, g)) or "nothing"
+                    into.misses.append(_snippet(piece.text, g, f"{case.id} found {seen}"))
+    for piece, preds in pairs:
+        into.lookalikes += len(piece.lookalikes)
+        into.hits += sum(any(overlaps(p, x) for p in preds) for x in piece.lookalikes)
+
+
+@dataclass
+class Adversarial:
+    cases: list[Case]
+    ours: dict[str, CategoryScore]
+    stock: dict[str, CategoryScore]
+    timings_ms: list[float]
+    prep_ms: list[float]
+    reps: int
+
+    def total(self, scores: dict[str, CategoryScore], *, split: bool = False) -> CategoryScore:
+        total = CategoryScore()
+        for category, c in scores.items():
+            if (category == SPLIT) == split:
+                total.support += c.support
+                total.found += c.found
+        total.lookalikes = sum(c.lookalikes for c in scores.values())
+        total.hits = sum(c.hits for c in scores.values())
+        return total
+
+    @property
+    def targets(self) -> list[Target]:
+        held = [c for c in self.ours.values() if c is not self.ours.get(SPLIT)]
+        worst = min((c.recall for c in held), default=0.0)
+        overall = self.total(self.ours)
+        fp = overall.hits / overall.lookalikes if overall.lookalikes else 0.0
+        return [
+            Target(f"adversarial recall, lowest category but {SPLIT}", worst, 0.95),
+            Target("adversarial false positives on look-alikes", fp, 0.01, False),
+            Target(
+                "adversarial p99 ms, 1,000-character prompt",
+                percentile(self.timings_ms, 0.99),
+                5.0,
+                False,
+            ),
+        ]
+
+
+def measure_adversarial(quick: bool, engines: Engines) -> Adversarial:
+    """Both detectors on every text of every case (stock at its default threshold 0, its best
+    recall); ours timed on 1,000-character prompts cut from the set's texts."""
+    cases = load_cases() + load_cases(HIDDEN)
+    pieces = [piece for case in cases for piece in case.pieces]
+    passes, reps = (1, 20) if quick else (2, 100)
+    ours_run, stock_run = run_alternating(
+        pieces, (our_detector(engines.analyze), engines.stock), passes
+    )
+    ours: dict[str, CategoryScore] = {}
+    stock: dict[str, CategoryScore] = {}
+    at = 0
+    for case in cases:
+        n = len(case.pieces)
+        score_case(
+            case, ours_run.predictions[at : at + n], ours.setdefault(case.category, CategoryScore())
+        )
+        score_case(
+            case,
+            stock_run.predictions[at : at + n],
+            stock.setdefault(case.category, CategoryScore()),
+        )
+        at += n
+    texts = prompts(pieces)
+    return Adversarial(
+        cases=cases,
+        ours=dict(sorted(ours.items())),
+        stock=dict(sorted(stock.items())),
+        timings_ms=latencies_ms(engines.analyze, texts, reps),
+        prep_ms=latencies_ms(prepare, texts, reps),
+        reps=reps,
+    )
+
+
+def _fp(c: CategoryScore) -> str:
+    return f"{c.hits:3d}/{c.lookalikes:<3d}" if c.lookalikes else "  -    "
+
+
+def adversarial_lines(res: Adversarial) -> list[str]:
+    texts = sum(len(c.pieces) for c in res.cases)
+    langs = [sum(c.pieces[0].lang == lang for c in res.cases) for lang in ("de", "en")]
+    head = f"{'category':22} {'support':>7} | {'ours R':>6} {'stock R':>7} | look-alikes hit"
+    lines = [
+        f"PII benchmark, adversarial set ({ADVERSARIAL.name}): {len(res.cases)} cases "
+        f"({langs[0]} de, {langs[1]} en), {texts} texts; a match: same type, >= 50 % of the gold "
+        f"span; {SPLIT}: a value counts when every fragment is covered (any type, >= 50 %)",
+        "stock Presidio at threshold 0 (its default)",
+        "",
+        head,
+        "-" * len(head),
+    ]
+    for category, c in res.ours.items():
+        theirs = res.stock[category]
+        note = "  (measured, no target)" if category == SPLIT else ""
+        lines.append(
+            f"{category:22} {c.support:7d} | {c.recall:6.3f} {theirs.recall:7.3f} | "
+            f"{_fp(c)}  {_fp(theirs)}{note}".rstrip()
+        )
+    lines.append("-" * len(head))
+    ours, stock = res.total(res.ours), res.total(res.stock)
+    lines.append(
+        f"{'all but ' + SPLIT:22} {ours.support:7d} | {ours.recall:6.3f} {stock.recall:7.3f} | "
+        f"{_fp(ours)}  {_fp(stock)}".rstrip()
+    )
+    split_ours, split_stock = res.total(res.ours, split=True), res.total(res.stock, split=True)
+    lines += [
+        f"split across messages: ours {split_ours.found}/{split_ours.support} "
+        f"({split_ours.recall:.1%}), stock {split_stock.found}/{split_stock.support} "
+        f"({split_stock.recall:.1%}) masked in every message",
+        f"latency, ours, {N_PROMPTS} obfuscated prompts of ~{PROMPT_CHARS:,} chars x {res.reps} "
+        f"runs: p50 {percentile(res.timings_ms, 0.5):.2f} ms, p99 "
+        f"{percentile(res.timings_ms, 0.99):.2f} ms; {_prep(res.prep_ms)}",
+        "",
+        "targets:",
+        *(
+            f"  [{'ok' if g.ok else 'MISSED'}] {g.name}: {g.value:.4g} "
+            f"({'>=' if g.higher_is_better else '<='} {g.target:g})"
+            for g in res.targets
+        ),
+    ]
+    return lines
+
+
+def adversarial_examples(res: Adversarial, limit: int = 10) -> list[str]:
+    lines = []
+    for category, c in res.ours.items():
+        if c.misses:
+            lines.append(f"{category}: {len(c.misses)} missed")
+            lines += [f"  miss  {m}".replace("\n", " ") for m in c.misses[:limit]]
+    return lines
+
+
+def adversarial_json(res: Adversarial) -> dict[str, Any]:
+    def counts(c: CategoryScore) -> dict[str, float]:
+        return {"support": c.support, "found": c.found, "recall": round(c.recall, 4),
+                "lookalikes": c.lookalikes, "lookalike_hits": c.hits}  # fmt: skip
+
+    return {
+        "dataset": {
+            "name": "adversarial",
+            "file": ADVERSARIAL.name,
+            "cases": len(res.cases),
+            "texts": sum(len(c.pieces) for c in res.cases),
+        },
+        "per_category": {
+            category: {
+                "ours": counts(c),
+                "stock": counts(res.stock[category]),
+                "measured_only": category == SPLIT,
+            }
+            for category, c in res.ours.items()
+        },
+        "all_but_split": {
+            "ours": counts(res.total(res.ours)),
+            "stock": counts(res.total(res.stock)),
+        },
+        "latency_ms": {
+            "p50": percentile(res.timings_ms, 0.5),
+            "p99": percentile(res.timings_ms, 0.99),
+            "prep_p50": percentile(res.prep_ms, 0.5),
+            "prep_p99": percentile(res.prep_ms, 0.99),
+        },
+        "targets": [asdict(g) | {"ok": g.ok} for g in res.targets],
+        "table": adversarial_lines(res),
+        "misses": {category: c.misses for category, c in res.ours.items()},
     }
 
 
@@ -487,33 +770,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", action="store_true", help="list misses and FPs always")
     parser.add_argument(
         "--dataset",
-        choices=("dev", "holdout", "both"),
-        default="both",
-        help="dev: the set the recognizers were tuned on; holdout: written blind to them",
+        choices=("dev", "holdout", "adversarial", "both", "all"),
+        default="all",
+        help="dev: the set the recognizers were tuned on; holdout: written blind to them; "
+        "adversarial: obfuscated values; both: dev and holdout; all: the three",
     )
     args = parser.parse_args(argv)
 
-    names = ("dev", "holdout") if args.dataset == "both" else (args.dataset,)
+    names = {"both": ("dev", "holdout"), "all": ("dev", "holdout", "adversarial")}.get(
+        args.dataset, (args.dataset,)
+    )
     engines = Engines.build()
     report: dict[str, Any] = {}
     missed: list[str] = []
     for n, name in enumerate(names):
-        res = measure(args.quick, name, engines)
-        out = ([""] if n else []) + report_lines(res)  # a blank line between the sets
-        missed_here = [g for g in res.targets if not g.ok]
-        if missed_here or args.examples:
-            out += [
-                "",
-                f"ours on the {name} set: misses and false positives (up to 10 each per type)",
-            ]
-            out += examples(res.ours)
+        if name == "adversarial":
+            adv = measure_adversarial(args.quick, engines)
+            out = ([""] if n else []) + adversarial_lines(adv)
+            missed_here = [g for g in adv.targets if not g.ok]
+            if missed_here or args.examples:
+                out += ["", "ours on the adversarial set: misses (up to 10 per category)"]
+                out += adversarial_examples(adv)
+            report["adversarial"] = adversarial_json(adv)
+        else:
+            res = measure(args.quick, name, engines)
+            out = ([""] if n else []) + report_lines(res)  # a blank line between the sets
+            missed_here = [g for g in res.targets if not g.ok]
+            if missed_here or args.examples:
+                out += [
+                    "",
+                    f"ours on the {name} set: misses and false positives (up to 10 each per type)",
+                ]
+                out += examples(res.ours)
+            # The dev set keeps the top level (the schema from before there were two sets).
+            if name == "dev":
+                report.update(report_json(res))
+            else:
+                report[name] = report_json(res)
         print("\n".join(out), flush=True)
         missed += [f"{name}: {g.name}" for g in missed_here]
-        # The dev set keeps the top level (the schema from before there were two sets).
-        if name == "dev":
-            report.update(report_json(res))
-        else:
-            report[name] = report_json(res)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     if missed:

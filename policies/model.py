@@ -100,6 +100,15 @@ class Policy(_Strict):
     # any rule) replaced by <TYPE> and placeholders kept, into the content log sink, kept for
     # the tenant's retention and erased with its data subject.
     log_content: bool = False
+    # Request fields sent to the engine as they are, unanalysed (gateway/privacy/fields.py):
+    # every other field the gateway does not know is refused. Dotted paths, list items "*"
+    # ("metadata", "messages.*.content.*.image_url"). Part of the version, like any rule.
+    passthrough_fields: tuple[str, ...] = ()
+
+    @field_validator("passthrough_fields")
+    @classmethod
+    def _sorted_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))  # one canonical form: the version must not vary
 
     @field_validator("entities")
     @classmethod
@@ -113,7 +122,10 @@ class Policy(_Strict):
     @cached_property
     def version(self) -> str:
         """First 16 hex digits of the SHA-256 of the canonical content (stable across runs)."""
-        canonical = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        content = self.model_dump(mode="json")
+        if not self.passthrough_fields:  # added later: policies without it keep their version
+            del content["passthrough_fields"]
+        canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
 
     @cached_property

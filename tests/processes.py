@@ -58,10 +58,11 @@ class GatewayProcess:
 
 @contextmanager
 def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
-    """``config`` without ``server``: a free port is chosen."""
+    """``config``'s ``server`` section (if any) with a free port on 127.0.0.1."""
     port = free_port()
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({**config, "server": {"host": "127.0.0.1", "port": port}}))
+    server = {**config.get("server", {}), "host": "127.0.0.1", "port": port}
+    path.write_text(yaml.safe_dump({**config, "server": server}))
     log_path = folder / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOVEREIGN_")}
     env["PYTHONUNBUFFERED"] = "1"

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
+
+from gateway.app import create_app
+from gateway.server import server_config
+from gateway.settings import Settings
 
 # Filled in by the session fixtures, printed at the end of the run (see tests/conftest.py).
 TIMINGS: dict[str, float] = {}
@@ -57,3 +65,28 @@ def engine_metric(engine: EngineUnderTest, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
             total += float(value)
     return total
+
+
+@contextmanager
+def gateway_thread(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> Iterator[str]:
+    """The gateway on a free port in a uvicorn thread, configured as ``serve`` configures it
+    (``gateway.server``: its limits on request heads and idle connections), until the block
+    ends; yields its base URL. For what only a real server shows (connections, keep-alive)."""
+    port = free_port()
+    listen = settings.server.model_copy(update={"host": "127.0.0.1", "port": port, "workers": 1})
+    config = server_config(create_app(settings, upstream_transport=transport), listen)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -15,6 +15,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from gateway.auth import parse_bearer
+from gateway.auth_failures import AuthFailures
 from gateway.errors import AuthenticationFailed, NotFound
 from gateway.quota.store import QuotaStore
 from gateway.settings import Settings
@@ -32,6 +33,9 @@ class AdminResources(Protocol):
 
     @property
     def quota_store(self) -> QuotaStore: ...
+
+    @property
+    def auth_failures(self) -> AuthFailures: ...
 
 
 def token_matches(token: str, token_hash: str, pepper: bytes | None) -> bool:
@@ -53,10 +57,20 @@ async def admin_resources(request: Request) -> AdminResources:
     token_hash = settings.admin.token_hash
     if token_hash is None:
         raise NotFound("Unknown request URL. See the OpenAI API reference for valid paths.")
-    token = parse_bearer(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
     pepper = settings.security.key_pepper
-    if not token_matches(token, token_hash, pepper.get_secret_value().encode() if pepper else None):
-        raise AuthenticationFailed("Incorrect admin token provided.", code="invalid_admin_token")
+    try:
+        token = parse_bearer(authorization)
+        if not token_matches(
+            token, token_hash, pepper.get_secret_value().encode() if pepper else None
+        ):
+            raise AuthenticationFailed(
+                "Incorrect admin token provided.", reason="unknown_key", code="invalid_admin_token"
+            )
+    except AuthenticationFailed as failed:
+        client = request.client.host if request.client else None
+        resources.auth_failures.record("admin", failed.reason, authorization, client)
+        raise
     return resources
 
 

@@ -26,10 +26,13 @@ from gateway.admin.schemas import (
     UsageReport,
 )
 from gateway.errors import NotFound
+from gateway.openai.body import StrictJsonRoute
 from gateway.tenancy.records import TenantRecord
 from gateway.usage_export import summarise, time_range
 
-router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin_resources)])
+router = APIRouter(
+    prefix="/admin/v1", dependencies=[Depends(admin_resources)], route_class=StrictJsonRoute
+)
 
 
 @router.get("/tenants")

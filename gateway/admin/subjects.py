@@ -17,9 +17,12 @@ from pydantic import BaseModel, Field
 
 from gateway.admin.auth import admin_resources
 from gateway.audit.service import ErasureReceipt
+from gateway.openai.body import StrictJsonRoute
 from gateway.resources import Resources
 
-router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin_resources)])
+router = APIRouter(
+    prefix="/admin/v1", dependencies=[Depends(admin_resources)], route_class=StrictJsonRoute
+)
 
 
 class ErasureRequest(BaseModel):

@@ -8,7 +8,7 @@ erasure that keep the chain verifiable.
     chain.py     sealing and verification (pure)
     service.py   AuditTrail (record, verify, purge, erase) and the AuditStore protocol
     postgres.py  PostgresAuditStore: one chain for all replicas, appended under a row lock
-    file.py      FileAuditStore: the embedded default
+    file.py      FileAuditStore: the embedded default, with a signed head file beside it
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ add such a record).
 ``verify`` finds changed entries (hash, body or erasable digest mismatch), removed ones (a
 gap in seq), reordered ones (seq going backwards, prev_hash not matching), bad or missing
 HMACs, and, given the store's independently kept head or an earlier anchor, removed tails.
+A head kept where anyone who can edit the chain can edit it too (the file store's) is signed
+(``head_hmac = HMAC-SHA256(key, "head:" || seq || ":" || hash)``, apart from the entries'),
+and a missing one is a problem, not a pass: otherwise cutting the tail and deleting the
+head would verify. No head can show a rollback to an older head with its chain: only an
+anchor kept elsewhere can.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ ProblemKind = Literal[
     "unsigned",
     "unexplained_prune",  # a body was dropped outside any retention purge
     "truncated",  # the chain ends before the head the store recorded
+    "no_head",  # the store keeps a head apart from the chain, and it is missing
+    "bad_head",  # that head's signature does not match (forged), or it is unsigned
     "anchor",  # an earlier recorded (seq, hash) is not in the chain any more
     "unreadable",  # a line or row that is not a chain entry at all
 ]
@@ -101,6 +108,21 @@ class ChainHead(BaseModel):
 
 
 EMPTY = ChainHead(seq=0, hash=GENESIS)
+
+
+def sign_head(key: bytes, head: ChainHead) -> str:
+    """Prefixed, so that no head signature can pass for an entry's HMAC or the reverse."""
+    return sign(key, f"head:{head.seq}:{head.hash}")
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRecord:
+    """A head a store keeps beside its chain, as read back for verification. ``head`` None:
+    the store keeps one and found none; ``hmac``: its signature (``sign_head``), where it is
+    kept in reach of whoever can edit the chain."""
+
+    head: ChainHead | None
+    hmac: str | None = None
 
 
 class ChainEntry(BaseModel):
@@ -274,22 +296,25 @@ class VerifyReport(BaseModel):
 class Verifier:
     """Checks entries one at a time, in chain order, so a long chain need not fit in memory.
 
-    ``head``: the head the store keeps apart from the entries (its append lock row), to catch
-    entries removed from the end. ``anchor``: an earlier head recorded elsewhere (a ticket, a
-    notary), which must still be in the chain with the same hash.
+    ``head``: the head the store keeps apart from the entries (its append lock row, or the
+    file store's signed head file), to catch entries removed from the end. ``anchor``: an
+    earlier head recorded elsewhere (a ticket, a notary), which must still be in the chain
+    with the same hash.
     """
 
     def __init__(
         self,
         hmac_key: bytes | None = None,
         *,
-        head: ChainHead | None = None,
+        head: ChainHead | HeadRecord | None = None,
         anchor: ChainHead | None = None,
     ) -> None:
         self._key = hmac_key
-        self._head = head
+        self._record = head if isinstance(head, HeadRecord) else None
+        self._head = head.head if isinstance(head, HeadRecord) else head
         self._anchor = anchor
         self._anchor_seen: str | None = None
+        self._head_seen: str | None = None
         self._last: ChainEntry | None = None
         self._count = self._erased = 0
         self._pruned: list[ChainEntry] = []
@@ -309,6 +334,8 @@ class Verifier:
         self._note_purge(entry)
         if self._anchor is not None and entry.seq == self._anchor.seq:
             self._anchor_seen = entry.hash
+        if self._head is not None and entry.seq == self._head.seq:
+            self._head_seen = entry.hash
         if self._last is None or entry.seq > self._last.seq:
             self._last = entry  # an entry out of place does not move the chain back
 
@@ -415,25 +442,72 @@ class Verifier:
 
     def _check_end(self) -> None:
         last = self._last.head if self._last is not None else EMPTY
-        head = self._head
-        if head is not None and head != last:
-            self._problem(
-                last.seq + 1 if head.seq > last.seq else head.seq,
-                "truncated",
-                f"the store's head is seq {head.seq} but the chain ends at seq {last.seq} "
-                "with another hash: records were removed from the end, or the head was changed",
-            )
+        self._check_head_record(last)
+        self._check_head(last)
         anchor = self._anchor
         if anchor is not None and self._anchor_seen != anchor.hash:
             found = "is missing" if self._anchor_seen is None else "has another hash"
             self._problem(anchor.seq, "anchor", f"the anchored entry seq {anchor.seq} {found}")
+
+    def _check_head(self, last: ChainHead) -> None:
+        head = self._head
+        if head is None:
+            return
+        if self._record is not None and last.seq >= head.seq:
+            # A head kept beside the chain is written after it: the chain may go on past it
+            # (a crash between the two writes), but its entry must be there, unchanged.
+            if head.seq and self._head_seen != head.hash:
+                self._problem(
+                    head.seq,
+                    "bad_head",
+                    f"the entry at the head's seq {head.seq} has another hash: the chain was "
+                    "replaced, or the head changed",
+                )
+            return
+        if head != last:
+            ends = (
+                f"the chain ends at seq {last.seq} with another hash"
+                if last.seq
+                else "the chain is empty (its records were deleted, or its file emptied)"
+            )
+            self._problem(
+                last.seq + 1 if head.seq > last.seq else head.seq,
+                "truncated",
+                f"the store's head is seq {head.seq} but {ends}: records were removed from "
+                "the end, or the head was changed",
+            )
+
+    def _check_head_record(self, last: ChainHead) -> None:
+        """A head kept beside the chain: it must be there, and signed by the trail's key."""
+        record = self._record
+        if record is None:
+            return
+        head = record.head
+        if head is None:
+            if last.seq:
+                self._problem(
+                    last.seq,
+                    "no_head",
+                    "the chain's head, kept beside it, is missing or unreadable: records "
+                    "removed from the end could not be seen. A chain written before heads were "
+                    "kept gets one with its next append; otherwise the head was deleted",
+                )
+            return
+        if self._key is None:
+            return
+        if record.hmac is None:
+            self._problem(head.seq, "bad_head", "the head is not signed, but the chain is")
+        elif not hmac_lib.compare_digest(sign_head(self._key, head), record.hmac):
+            self._problem(
+                head.seq, "bad_head", "the head's HMAC does not match: it was forged or changed"
+            )
 
 
 def verify(
     entries: Iterable[ChainEntry | Unreadable],
     hmac_key: bytes | None = None,
     *,
-    head: ChainHead | None = None,
+    head: ChainHead | HeadRecord | None = None,
     anchor: ChainHead | None = None,
 ) -> VerifyReport:
     """Check entries given in chain order (by seq, or a file's line order)."""

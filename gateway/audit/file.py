@@ -14,13 +14,23 @@ Purge and erasure rewrite the file: a temporary file in the same folder, fsynced
 renamed over the original, so a crash leaves either the old or the new file, never half of
 each. A scan keeps the file it opened, so a rewrite meanwhile does not confuse it.
 
-The file keeps no head apart from its entries: removing lines from its end is not detected
-unless ``audit verify --anchor`` is given an earlier head. Blocking work runs in threads.
+The head is kept apart from the entries, in ``<file>.head`` beside it: the last entry's seq
+and hash, signed with the trail's HMAC key (the key the batch's drafts were sealed with),
+replaced atomically (temporary file, fsync, rename) after each appended batch, under the
+same lock. ``audit verify`` then finds a cut tail, an emptied or a deleted file, and a
+forged head; a missing head fails verification (see ``chain.Verifier``), and the next append
+adopts the chain's end (a chain written before heads were kept), with a warning in the log.
+An append first checks the chain against its head and stops (``AuditUnavailable``) if the
+chain ends before it: linking new entries to a cut chain would move the head past the cut
+and hide it. A chain that goes on past its head (a crash between the two writes) is fine.
+Purge and erasure keep every entry's seq and hash, so they leave the head as it is.
+Blocking work runs in threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
@@ -28,9 +38,19 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import orjson
-from pydantic import ValidationError
+import structlog
+from pydantic import BaseModel, ValidationError
 
-from gateway.audit.chain import EMPTY, ChainEntry, ChainHead, Draft, Unreadable, link_all
+from gateway.audit.chain import (
+    EMPTY,
+    ChainEntry,
+    ChainHead,
+    Draft,
+    HeadRecord,
+    Unreadable,
+    link_all,
+    sign_head,
+)
 from gateway.audit.records import AuditUnavailable
 from gateway.jsonl import SharedAppendFile, replacement
 
@@ -38,6 +58,18 @@ T = TypeVar("T")
 _BATCH = 1000
 FILE_NAME = "audit.jsonl"  # the embedded sink's file in its folder (telemetry.audit_dir)
 _TAIL_BLOCK = 8192
+log = structlog.get_logger("gateway.audit")
+
+
+def head_path(path: Path) -> Path:
+    """Where the head of the chain in ``path`` is kept."""
+    return path.with_name(path.name + ".head")
+
+
+class _HeadFile(BaseModel):
+    seq: int
+    hash: str
+    hmac: str | None = None
 
 
 class FileAuditStore:
@@ -46,14 +78,20 @@ class FileAuditStore:
         self._file = SharedAppendFile(path)
         self._fsync = fsync
         self._tail: tuple[tuple[int, int], ChainHead] | None = None  # (inode, size) -> head
+        self._head_path = head_path(path)
+        # (inode, size, mtime) of the head file -> what it holds; None: read it again
+        self._head: tuple[tuple[int, int, int], HeadRecord] | None = None
 
     async def append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
         if not drafts:
             return []
         return await self._locked(lambda: self._append(drafts))
 
-    async def head(self) -> ChainHead | None:
-        return None
+    async def head(self) -> HeadRecord:
+        try:
+            return await asyncio.to_thread(self._read_head)
+        except OSError as exc:
+            raise AuditUnavailable(f"the audit head cannot be read: {exc}") from exc
 
     async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
         found: list[ChainEntry] = []
@@ -121,12 +159,76 @@ class FileAuditStore:
         )
 
     def _append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
-        entries = link_all(drafts, self._current_head(self._file.fd()))
+        key = drafts[-1].hmac_key
+        tail = self._current_head(self._file.fd())
+        self._check_against_head(tail, key)
+        entries = link_all(drafts, tail)
         data = b"".join(orjson.dumps(e.model_dump(mode="json")) + b"\n" for e in entries)
         fd = self._file.write(data, fsync=self._fsync)
         stat = os.fstat(fd)
         self._tail = ((stat.st_ino, stat.st_size), entries[-1].head)
+        self._write_head(entries[-1].head, key)
         return entries
+
+    def _check_against_head(self, tail: ChainHead, key: bytes | None) -> None:
+        """The chain must reach its head, and the head be the trail's own."""
+        recorded = self._read_head()
+        head = recorded.head
+        if head is None:
+            if tail.seq:  # an older chain, or a deleted head: adopted, and said so
+                log.warning("audit.head_missing", path=str(self.path), adopted_seq=tail.seq)
+            return
+        signed = recorded.hmac
+        if (
+            key is not None
+            and signed is not None
+            and not hmac.compare_digest(sign_head(key, head), signed)
+        ):
+            raise AuditUnavailable(
+                f"the head of the audit file {self.path} is not signed with the audit key; "
+                "appends stop until `audit verify` has been looked into"
+            )
+        if head == tail or (tail.seq > head.seq and self._hash_at(head.seq) == head.hash):
+            return
+        raise AuditUnavailable(
+            f"the audit file {self.path} ends at seq {tail.seq} but its head is seq "
+            f"{head.seq}: records were removed from its end, or the head was changed; "
+            "appends stop until `audit verify` has been looked into"
+        )
+
+    def _read_head(self) -> HeadRecord:
+        try:
+            stat = os.stat(self._head_path)
+        except FileNotFoundError:
+            self._head = None
+            return HeadRecord(None)
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._head is not None and self._head[0] == key:
+            return self._head[1]
+        try:
+            stored = _HeadFile.model_validate_json(self._head_path.read_bytes())
+        except ValidationError:  # unreadable: as good as missing, and reported as such
+            return HeadRecord(None)
+        record = HeadRecord(ChainHead(seq=stored.seq, hash=stored.hash), stored.hmac)
+        self._head = (key, record)
+        return record
+
+    def _write_head(self, head: ChainHead, key: bytes | None) -> None:
+        signature = sign_head(key, head) if key is not None else None
+        payload = orjson.dumps({"seq": head.seq, "hash": head.hash, "hmac": signature})
+        with replacement(self._head_path, fsync=self._fsync) as out:
+            out.write(payload)
+        stat = os.stat(self._head_path)
+        self._head = ((stat.st_ino, stat.st_size, stat.st_mtime_ns), HeadRecord(head, signature))
+
+    def _hash_at(self, seq: int) -> str | None:
+        """The hash of the entry ``seq`` (a slow scan: only when the head lags the chain)."""
+        with self.path.open("rb") as handle:
+            for line in handle:
+                item = _parse(line, 0)
+                if isinstance(item, ChainEntry) and item.seq == seq:
+                    return item.hash
+        return None
 
     def _current_head(self, fd: int) -> ChainHead:
         stat = os.fstat(fd)

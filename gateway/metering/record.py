@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["ok", "aborted", "failed"]
+Status = Literal["ok", "aborted", "failed", "orphaned"]
 UsageSource = Literal["engine", "estimate"]
 
 
@@ -24,7 +24,9 @@ class UsageRecord(BaseModel):
     engine: str
     stream: bool
     # ok: the engine finished; aborted: the client left (what was generated is counted);
-    # failed: the engine or the connection failed (what was seen before is counted).
+    # failed: the engine or the connection failed (what was seen before is counted);
+    # orphaned: its replica died before it ended, and another settled its admission with
+    # no usage (gateway/quota/pending.py).
     status: Status
     http_status: int
     prompt_tokens: int

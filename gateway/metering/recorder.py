@@ -1,4 +1,9 @@
-"""Builds the one ledger record of a request from what happened to it, and meters it."""
+"""Builds the one ledger record of a request from what happened to it, and meters it.
+
+A recorder exists from the moment a request is admitted, and records exactly once: the first
+call wins (the answer, the stream's end, a failure, or the settlement net's ``abandon``) and
+later calls do nothing, so every path may call it without counting twice.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ class Recorder:
     # The texts to keep, masked, when the tenant's policy logs content (else None).
     content: ContentCapture | None = None
     analysis: AnalysisService | None = None
+    done: bool = False  # recorded: later calls are no-ops
 
     async def record(
         self,
@@ -55,6 +61,9 @@ class Recorder:
         seen_completion_events: int = 0,
         ttft_s: float | None = None,
     ) -> None:
+        if self.done:
+            return
+        self.done = True
         source: UsageSource = "engine"
         if usage is None:
             # The engine never reported: count what we can (a failure before any answer
@@ -97,6 +106,11 @@ class Recorder:
                     record, self.content, self.analysis
                 )
             self.observability.finished(self.span, record, content=committed)
+
+    async def abandon(self) -> None:
+        """The request ended without being recorded (a bug after admission, a cancellation):
+        settled as failed with no usage seen, its charge refunded and its lease ended."""
+        await self.record(None, "failed", 500, None)
 
     async def stream_ended(self, engine: Engine, outcome: StreamOutcome) -> None:
         status: Status = "aborted" if outcome.client_gone else "failed" if outcome.failed else "ok"

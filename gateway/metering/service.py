@@ -9,6 +9,10 @@ seconds, so an outage costs no timeouts on the request path.
 Metering: one call per request with the engine's usage, exactly once per request id. If the
 shared store is unreachable the record goes to the disk spool (fsynced) and a background task
 replays it when the store is back.
+
+Replicas that die: every replica keeps a heartbeat in the shared store and sweeps the pending
+admissions of replicas whose heartbeat expired, settling each exactly once with no usage
+(``gateway/quota/pending.py``), so a crash frees the leases and refunds the charges it held.
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ import math
 import time
 
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from gateway.auth import Principal
 from gateway.errors import QuotaExceeded, QuotaStoreUnavailable, RateLimited
@@ -30,18 +32,23 @@ from gateway.metrics import (
     LEDGER_REPLAYED,
     LEDGER_SPOOL_PENDING,
     LEDGER_SPOOLED,
+    ORPHANS_SETTLED,
     QUOTA_DEGRADED,
     QUOTA_REFUSED,
 )
 from gateway.quota.limits import Decision
 from gateway.quota.memory_store import MemoryQuotaStore
+from gateway.quota.pending import PendingAdmission, heartbeat_every
+from gateway.quota.redis_store import RedisQuotaStore
 from gateway.quota.store import QuotaStore
 
 log = structlog.get_logger("gateway.metering")
 
-# BusyLoadingError (a restarted Redis reading its append-only file) is a ConnectionError;
-# ReadOnlyError is a replica answering during a failover.
-STORE_DOWN = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+# Anything Redis says instead of an answer means the store cannot be used now: connection
+# failures and timeouts, LOADING (a restarted Redis reading its append-only file), READONLY
+# (a replica answering during a failover), OOM, or a script error. All of them are the
+# degraded mode on admission and the disk spool on metering, never a 500.
+STORE_DOWN = (RedisError, OSError)
 
 
 def _duration(seconds: float) -> str:
@@ -140,7 +147,9 @@ class Metering:
             decision_or_none: Decision | None = None
             if time.monotonic() >= self._down_until:
                 try:
-                    decision_or_none = await self._shared.admit(scopes, estimate, request_id)
+                    decision_or_none = await self._shared.admit(
+                        scopes, estimate, request_id, key_id=principal.key_id
+                    )
                 except STORE_DOWN as exc:
                     self._mark_down(exc)
             if decision_or_none is None:
@@ -224,6 +233,48 @@ class Metering:
             self._down_until = 0.0
         return sent
 
+    async def sweep_orphans(self) -> int:
+        """Settle the pending admissions of dead replicas; how many were settled here."""
+        shared = self._shared
+        if not isinstance(shared, RedisQuotaStore):
+            return 0
+        settled = 0
+        for tenant, request_id, entry in await shared.orphans():
+            record = orphan_record(tenant, request_id, entry)
+            if await shared.meter(record, entry.settle_scopes(tenant)):
+                settled += 1
+                ORPHANS_SETTLED.inc()
+                log.warning(
+                    "metering.orphan_settled",
+                    request_id=request_id,
+                    tenant=tenant,
+                    gateway=entry.gateway,
+                )
+        return settled
+
+    async def heartbeat(self) -> None:
+        """Tell the other replicas this one is alive (at start-up, then periodically)."""
+        if isinstance(self._shared, RedisQuotaStore):
+            await self._shared.heartbeat()
+
+    async def keep_alive_forever(self, sweep_interval: float, heartbeat_ttl: float) -> None:
+        """Heartbeat this replica and sweep dead replicas' admissions, until cancelled."""
+        shared = self._shared
+        if not isinstance(shared, RedisQuotaStore):
+            return
+        last_sweep = 0.0
+        while True:
+            await asyncio.sleep(min(heartbeat_every(heartbeat_ttl), sweep_interval))
+            try:
+                await shared.heartbeat()
+                if time.monotonic() - last_sweep >= sweep_interval:
+                    last_sweep = time.monotonic()
+                    await self.sweep_orphans()
+            except STORE_DOWN:
+                pass  # the admissions wait in Redis for the next round
+            except Exception:
+                log.exception("metering.sweep_failed")
+
     async def replay_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -231,3 +282,30 @@ class Metering:
                 await self.replay()
             except Exception:  # a corrupt line must not stop the loop; it is logged
                 log.exception("ledger.replay_failed")
+
+
+def orphan_record(tenant: str, request_id: str, entry: PendingAdmission) -> UsageRecord:
+    """The settlement of a dead replica's admission: no usage (none was seen), the estimate
+    refunded, the lease ended."""
+    return UsageRecord(
+        request_id=request_id,
+        tenant=tenant,
+        key_id=entry.key_id,
+        endpoint="",
+        model="",
+        pool="",
+        site="",
+        jurisdiction="",
+        engine="",
+        stream=False,
+        status="orphaned",
+        http_status=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        usage_source="estimate",
+        estimated_tokens=entry.estimate,
+        started_at=entry.at,
+        ttft_ms=None,
+        duration_ms=0.0,
+        gateway=entry.gateway,
+    )

@@ -22,51 +22,22 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.jsonl import replacement
 from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Limits, Scope
+from gateway.quota.limits import Scope
+from gateway.quota.pending import SettledScope, settled_scopes
 from gateway.quota.store import check_subject_ref
-
-
-class SpooledScope(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    name: str
-    tokens_per_minute: int
-    concurrent: int = 0
-    monthly_tokens: int = 0
 
 
 class SpoolEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
     record: UsageRecord
-    scopes: list[SpooledScope]
+    scopes: list[SettledScope]
 
     @classmethod
     def of(cls, record: UsageRecord, scopes: tuple[Scope, ...]) -> SpoolEntry:
-        return cls(
-            record=record,
-            scopes=[
-                SpooledScope(
-                    name=s.name,
-                    tokens_per_minute=s.limits.tokens_per_minute,
-                    concurrent=s.limits.concurrent,
-                    monthly_tokens=s.limits.monthly_tokens,
-                )
-                for s in scopes
-            ],
-        )
+        return cls(record=record, scopes=[SettledScope.of(s) for s in scopes])
 
     def settle_scopes(self) -> tuple[Scope, ...]:
-        return tuple(
-            Scope(
-                self.record.tenant,
-                s.name,
-                Limits(
-                    tokens_per_minute=s.tokens_per_minute,
-                    concurrent=s.concurrent,
-                    monthly_tokens=s.monthly_tokens,
-                ),
-            )
-            for s in self.scopes
-        )
+        return settled_scopes(self.record.tenant, self.scopes)
 
 
 class DiskSpool:

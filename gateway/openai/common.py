@@ -12,6 +12,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+# What JSON numbers on the way to an engine may be (vLLM parses them into C types).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# A token count: whether it fits the model's context is checked against the model itself.
+TokenCount = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class StreamOptions(BaseModel):
@@ -31,12 +35,12 @@ class OpenAIRequest(BaseModel):
 class SamplingRequest(OpenAIRequest):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: TokenCount | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=128)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    seed: int | None = None
+    seed: Int64 | None = None
     stop: str | list[str] | None = None
     user: str | None = Field(None, max_length=256)

@@ -16,7 +16,7 @@ import orjson
 from starlette.responses import Response
 
 from gateway.auth import Principal
-from gateway.errors import GatewayError, NoPoolForDataClass, render_json
+from gateway.errors import GatewayError, InvalidRequest, NoPoolForDataClass, render_json
 from gateway.metering import estimate
 from gateway.metering.record import UsageRecord
 from gateway.metering.recorder import Recorder
@@ -31,6 +31,8 @@ from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_typ
 from gateway.residency import candidate_engines
 from gateway.resources import RequestHints, Resources
 from gateway.routing.view import Priority, RouteContext
+from gateway.settle import Settlement
+from gateway.telemetry.labels import OTHER
 from gateway.topology import Engine
 from gateway.upstream.relay import RelayResponse, RelaySource
 
@@ -143,7 +145,11 @@ def _route_context(
 
 
 def _estimate(
-    resources: Resources, principal: Principal, payload: dict[str, Any], path: str
+    resources: Resources,
+    principal: Principal,
+    payload: dict[str, Any],
+    path: str,
+    context: int | None,
 ) -> int:
     # Tokenizing costs ~0.7 µs per token: only when a token limit will read the estimate.
     if not any(s.limits.tokens_per_minute or s.limits.monthly_tokens for s in principal.scopes):
@@ -152,7 +158,29 @@ def _estimate(
         payload,
         generates=path != "/v1/embeddings",
         default_completion=resources.settings.metering.default_completion_tokens,
+        context=context,
     )
+
+
+def _context_length(resources: Resources, model: str, candidates: tuple[Engine, ...]) -> int | None:
+    """The model's context length: its pools' configuration, else the engines' model cards."""
+    configured = [e.pool.max_model_len for e in candidates if e.pool.max_model_len]
+    if configured:
+        return max(length for length in configured if length)
+    return resources.router.monitor.context_length(model, candidates)
+
+
+def _serialised(payload: dict[str, Any]) -> bytes:
+    """The body sent to the engine, made before admission: a value that cannot be sent is the
+    request's fault (400), and nothing has been charged for it yet."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError as exc:
+        raise InvalidRequest(
+            "The request holds a value that cannot be sent to the engine (numbers must be "
+            "64-bit integers or finite floats, text valid Unicode).",
+            code="invalid_value",
+        ) from exc
 
 
 async def proxy(
@@ -164,39 +192,54 @@ async def proxy(
     *,
     stream: bool = False,
     hints: RequestHints | None = None,
+    settlement: Settlement | None = None,
 ) -> Response:
     hints = hints or RequestHints(None, None, Priority.INTERACTIVE)
+    settlement = settlement or Settlement()
     payload = request.forward_payload()
     user = payload.get("user")
     subject = hints.subject or (user if isinstance(user, str) and user else None)
     started_at, started = time.time(), time.perf_counter()
     observability = resources.observability
     subject_ref = observability.subject_ref(subject)
+    # A name nobody serves is the client's string: "other" until it is refused (404), then
+    # kept for the record capped and analysed (Privacy.client_string).
+    served = request.model in resources.topology.models
+    model = request.model if served else OTHER
     span = observability.start(
-        ENDPOINTS[path], request.model, request_id, principal.tenant.id, payload, started_at
+        ENDPOINTS[path], model, request_id, principal.tenant.id, payload, started_at
     )
+    options = payload.get("stream_options") or {}
+    client_wants_usage = bool(options.get("include_usage"))
     try:
         candidates = candidate_engines(principal.tenant, request.model, resources.topology)
         applied = await resources.privacy.prompts.apply(
             principal.tenant, path, payload, hints.conversation, subject_ref
         )
         candidates = _cleared(candidates, applied)
-        estimated = _estimate(resources, principal, payload, path)
+        context = _context_length(resources, request.model, candidates)
+        estimate.check_context(payload, context)
+        if stream:
+            # The engine's usage report is the truth: always ask for it (stripped if not wanted).
+            payload["stream_options"] = {**options, "include_usage": True}
+        body = _serialised(payload)
+        estimated = _estimate(resources, principal, payload, path, context)
         admission = await resources.metering.admit(principal, estimated, request_id)
     except GatewayError as refused:  # nothing was sent: no usage to meter, but on record
-        record = _refusal(resources, principal, request_id, path, request.model, stream,
+        if not served:
+            model = await resources.privacy.client_string(request.model, principal.tenant)
+        record = _refusal(resources, principal, request_id, path, model, stream,
                           refused, started_at, started, subject_ref)  # fmt: skip
         observability.finished(span, record, error_type=refused.code or str(refused.status))
         raise
-    privacy_headers = applied.headers() if applied is not None else {}
-    # EU AI Act Art. 50: the tenant's users are told the content is AI-generated.
-    marker = {"x-sovereign-ai-generated": "true"} if principal.tenant.ai_act_marker else {}
+    # Admitted: from here the request's record settles the admission, exactly once, on
+    # every path; the settlement net records it as failed if nothing else did.
     recorder = Recorder(
         resources.metering,
         principal,
         request_id,
         ENDPOINTS[path],
-        request.model,
+        model,
         payload,
         stream,
         estimated,
@@ -209,17 +252,16 @@ async def proxy(
         span,
         subject_ref,
     )
+    settlement.on_exit(recorder.abandon)
+    privacy_headers = applied.headers() if applied is not None else {}
+    # EU AI Act Art. 50: the tenant's users are told the content is AI-generated.
+    marker = {"x-sovereign-ai-generated": "true"} if principal.tenant.ai_act_marker else {}
     if applied is not None and applied.policy.log_content and applied.mode != "degraded":
         recorder.content = ContentCapture.of_request(applied.policy, payload, path)
         recorder.analysis = resources.privacy.analysis
     forwarder = resources.forwarder
     ctx = _route_context(principal, request.model, payload, hints, estimated)
     if stream:
-        options = payload.get("stream_options") or {}
-        client_wants_usage = bool(options.get("include_usage"))
-        # The engine's usage report is the truth: always ask for it (stripped if not wanted).
-        payload["stream_options"] = {**options, "include_usage": True}
-        body = orjson.dumps(payload)
         sent = time.perf_counter()
         try:
             upstream = await forwarder.open(
@@ -250,6 +292,11 @@ async def proxy(
             transform=StreamRestoring(applied.mapping) if applied and restore_only else None,
             capture=recorder.content.stream_event if recorder.content is not None else None,
         )
+
+        async def close_unsent() -> None:  # the relay never ran: nobody received anything
+            await source.aclose(client_gone=True)
+
+        settlement.on_exit(close_unsent)
         relayed: RelaySource = source
         if applied is not None and guarded:
             guard = AnswerGuard(resources.privacy.analysis, applied)
@@ -259,28 +306,29 @@ async def proxy(
         return RelayResponse(relayed, headers)
     sent = time.perf_counter()
     try:
-        answer = await forwarder.call(
-            principal.tenant, candidates, path, orjson.dumps(payload), request_id, ctx
-        )
+        answer = await forwarder.call(principal.tenant, candidates, path, body, request_id, ctx)
     except GatewayError as exc:
         await recorder.record(None, "failed", exc.status, None)
         raise
     received = time.perf_counter()
     ok = answer.status < 400
-    body, status, media_type = answer.body, answer.status, answer.content_type
-    if ok and applied is not None:
-        try:
-            body = await filter_body(resources.privacy.analysis, applied, answer.body)
-        except GatewayError as exc:  # withheld: an error to the client, still metered
-            body, status, media_type = render_json(exc), exc.status, "application/json"
-        privacy_headers = applied.headers()
-
-    if ok and recorder.content is not None:
-        recorder.content.answer_body(answer.body)
+    status, media_type = answer.status, answer.content_type
 
     async def meter() -> None:
         usage = usage_of_body(answer.body) if ok else None
         await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
+
+    settlement.on_exit(meter)  # the engine answered: its usage is metered however we end
+    answer_body = answer.body
+    if ok and applied is not None:
+        try:
+            answer_body = await filter_body(resources.privacy.analysis, applied, answer.body)
+        except GatewayError as exc:  # withheld: an error to the client, still metered
+            answer_body, status, media_type = render_json(exc), exc.status, "application/json"
+        privacy_headers = applied.headers()
+
+    if ok and recorder.content is not None:
+        recorder.content.answer_body(answer.body)
 
     headers = {
         **served_by_headers(answer.engine),
@@ -290,5 +338,5 @@ async def proxy(
     }
     headers["x-sovereign-overhead-ms"] = _overhead(started, sent, received)
     return MeteredResponse(
-        body, status_code=status, media_type=media_type, headers=headers, meter=meter
+        answer_body, status_code=status, media_type=media_type, headers=headers, meter=meter
     )

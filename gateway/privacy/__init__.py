@@ -2,7 +2,8 @@
 
 catalogue.py     which policies exist (presets + files) and which one a tenant's request gets
 texts.py         where the text is in OpenAI requests and answers
-analysis.py      the analyzer, run off the event loop with a deadline
+analysis.py      the analyzer, run off the event loop with a deadline; per-request limits
+fair.py          the analysis threads, shared fairly between tenants
 conversation.py  which conversation a request belongs to (the pseudonym map's scope)
 prompt.py        a prompt through its policy: block, route, mask, pseudonymise, record
 answer.py        an answer through its policy: mask, restore placeholders (whole or streamed)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import PolicyBlocked, PolicyUnavailable
+from gateway.errors import PolicyBlocked, PolicyUnavailable, UpstreamInvalidResponse
 from gateway.metrics import POLICY_ACTIONS
 from gateway.privacy import texts as slots_of
 from gateway.privacy.analysis import AnalysisService
@@ -27,19 +27,21 @@ _DATA = b"data: {"
 
 async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) -> bytes:
     """The non-streamed answer under the response rules, placeholders restored."""
+    # The forwarder relays only JSON objects; anything else here would pass unread by the
+    # response rules: refused (fail closed), never returned as it is.
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body
+        document = None
     if not isinstance(document, dict):
-        return body
+        raise UpstreamInvalidResponse("The engine's answer is not a JSON object; it was withheld.")
     slots = slots_of.answer_slots(document)
     texts = slots_of.read(slots)
     policy = applied.policy
     if applied.mode != "degraded" and any(texts):
         options = policy.analyzer
         try:
-            found = await analysis.analyze(texts, policy)
+            found = await analysis.analyze(texts, policy, tenant=applied.tenant)
         except PolicyUnavailable:
             if options.on_error != "fail_open":
                 raise
@@ -78,7 +80,19 @@ class StreamRestoring:
         out: list[bytes] = []
         for event in chunk.split(b"\n\n"):
             if event.startswith(_DATA) and not event.startswith(b'data: {"error"'):
-                document: Any = orjson.loads(event[6:])
+                document: Any = event_json(event)
                 event = b"data: " + orjson.dumps(self._restorer.on_chunk(document))
             out.append(event)
         return b"\n\n".join(out)
+
+
+def event_json(event: bytes) -> Any:
+    """The JSON of a ``data: {...}`` event. The response rules parse each event anyway: that
+    is where an engine's broken JSON is caught (the relay itself only checks event starts),
+    and it ends the stream with an in-band error rather than crashing the relay."""
+    try:
+        return orjson.loads(event[6:])
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamInvalidResponse(
+            "The engine sent a stream event that is not valid JSON; the stream was ended."
+        ) from exc

@@ -23,6 +23,8 @@ class Applied:
     # placeholder -> the value it stands for in this request (restored in the answer)
     mapping: dict[str, str] = field(default_factory=dict)
     route_classes: frozenset[str] = frozenset()
+    # Whose request: the answer's analysis runs in this tenant's share (privacy/fair.py).
+    tenant: str = field(kw_only=True)
 
     def headers(self) -> dict[str, str]:
         """Policy, mode and actions (types and counts, never values) for the client."""

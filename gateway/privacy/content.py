@@ -86,10 +86,13 @@ class ContentCapture:
         return ["".join(self._parts[i]) for i in sorted(self._parts)]
 
 
-async def masked(analysis: AnalysisService, policy: Policy, texts: Sequence[str]) -> list[str]:
-    """``texts`` with every entity found (any type) replaced by ``<TYPE>``, placeholders kept.
-    Raises ``PolicyUnavailable`` if the analysis fails: then nothing is logged."""
-    found = await analysis.analyze(texts, policy, entities.ALL)
+async def masked(
+    analysis: AnalysisService, policy: Policy, texts: Sequence[str], tenant: str
+) -> list[str]:
+    """``texts`` with every entity found (any type) replaced by ``<TYPE>``, placeholders kept
+    (analysed in ``tenant``'s share of the threads). Raises ``PolicyUnavailable`` if the
+    analysis fails: then nothing is logged."""
+    found = await analysis.analyze(texts, policy, entities.ALL, tenant=tenant)
     out: list[str] = []
     for text, spans in zip(texts, found, strict=True):
         keep = [s for s in spans if not PLACEHOLDER_RE.fullmatch(s.text_of(text))]

@@ -20,10 +20,12 @@ from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.applied import Applied
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.privacy.conversation import conversation_id
+from gateway.privacy.fields import request_texts
 from gateway.topology import Tenant
 from policies.decide import Decision, Finding, counts, decide, mask_token, rewrite
 from policies.model import Action, Direction, Policy
 from policies.pseudonym.vault import PseudonymVault, VaultUnavailable
+from policies.spans import Span
 
 log = structlog.get_logger("gateway.privacy")
 
@@ -49,18 +51,27 @@ class PromptFilter:
         policy = self.catalogue.for_tenant(tenant)
         if policy is None:
             return None
-        slots = slots_of.request_slots(payload, path)
+        # Every field the request would send: analysed, or refused here (400).
+        fields = request_texts(payload, path, policy.passthrough_fields)
+        slots = fields.slots
         texts = slots_of.read(slots)
+        names = [joined for _, joined in fields.names]
+        self.analysis.check_request(texts, path)  # too much to analyse: 400, nothing charged
         options = policy.analyzer
         try:
-            found = await self.analysis.analyze(texts, policy)
+            found = await self.analysis.analyze([*texts, *names], policy, tenant=tenant.id)
         except PolicyUnavailable:
             if options.on_error != "fail_open":
                 raise
             _degraded(policy, tenant, "analyzer")
-            return Applied(policy, "degraded")
+            return Applied(policy, "degraded", tenant=tenant.id)
+        found, in_names = found[: len(texts)], found[len(texts) :]
         decisions = [decide(spans, policy, Direction.PROMPT) for spans in found]
-        applied = Applied(policy, "shadow" if policy.shadow else "enforce", counts(decisions))
+        if not policy.shadow:
+            _refuse_names(policy, fields.names, in_names)
+        applied = Applied(
+            policy, "shadow" if policy.shadow else "enforce", counts(decisions), tenant=tenant.id
+        )
         _count(applied)
         if policy.shadow:
             return applied
@@ -119,6 +130,22 @@ class PromptFilter:
         for i, f in todo:
             out[i].append((f.span, names.get((i, f), mask_token(f.span.entity))))
         return out
+
+
+def _refuse_names(
+    policy: Policy, names: Sequence[tuple[str, str]], found: Sequence[Sequence[Span]]
+) -> None:
+    """A field name (a schema's property, a metadata key) that holds something the policy
+    would change or block: refused, since renaming it would change the request's meaning."""
+    for (path, _), spans in zip(names, found, strict=True):
+        decision = decide(list(spans), policy, Direction.PROMPT)
+        acting = sorted({f.span.entity for f in decision.to_rewrite()} | decision.blocked)
+        if acting:
+            raise PolicyBlocked(
+                f"A field name inside '{path}' contains data your policy ({policy.id}) does "
+                f"not allow to be sent as it is: {', '.join(acting)}. Rename the field.",
+                param=path,
+            )
 
 
 def _count(applied: Applied) -> None:

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from gateway.privacy.analysis import AnalysisService
+from gateway.errors import PolicyUnavailable
+from gateway.privacy.analysis import AnalysisLimits, AnalysisService
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.privacy.prompt import PromptFilter
 from gateway.settings import Settings
+from gateway.telemetry.labels import capped
+from gateway.topology import Tenant
+from policies.decide import mask_token, rewrite
 from policies.pseudonym.redis_vault import RedisPseudonymVault
 from policies.pseudonym.vault import MemoryPseudonymVault, PseudonymVault
 
@@ -23,8 +27,25 @@ class Privacy:
     analysis: AnalysisService
     prompts: PromptFilter
 
+    async def client_string(self, text: str, tenant: Tenant) -> str:
+        """A client's free string (a model name nobody serves) as logs, traces and the audit
+        keep it: capped, and everything the analyzer finds in it masked, whatever the
+        tenant's policy does with its prompts (logs are the operator's, and hold no personal
+        data). If the analysis fails, the string is withheld."""
+        short = capped(text)
+        policy = self.catalogue.for_tenant(tenant) or self.catalogue.get(_LOG_POLICY)
+        try:
+            (spans,) = await self.analysis.analyze([short], policy, tenant=tenant.id)
+        except PolicyUnavailable:
+            return "<withheld>"
+        return rewrite(short, [(span, mask_token(span.entity)) for span in spans])
+
     def close(self) -> None:
         self.analysis.close()
+
+
+# The policy whose entity types are masked in a client's strings when its tenant has none.
+_LOG_POLICY = "gdpr-default"
 
 
 def vault_key(settings: Settings, shared: bool) -> bytes:
@@ -62,5 +83,9 @@ async def build_privacy(settings: Settings, redis: Redis | None) -> Privacy:
     from policies.analyzer import build_analyzer  # Presidio and spaCy: loaded here, not on import
 
     analyzer = await asyncio.to_thread(build_analyzer)
-    analysis = AnalysisService(analyzer, settings.privacy.analysis_threads)
+    options = settings.privacy
+    limits = AnalysisLimits(options.max_analysed_chars, options.max_analysed_items)
+    analysis = AnalysisService(
+        analyzer, options.analysis_threads, limits=limits, scheduling=options.analysis_scheduling
+    )
     return Privacy(catalogue, analysis, PromptFilter(catalogue, analysis, vault))

@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import PolicyBlocked, render_sse
+from gateway.errors import PolicyBlocked, UpstreamError, render_sse
 from gateway.metrics import POLICY_ACTIONS
 from gateway.privacy.analysis import AnalysisService
-from gateway.privacy.answer import StreamRestoring
+from gateway.privacy.answer import StreamRestoring, event_json
 from gateway.privacy.applied import Applied
 from gateway.upstream.relay import RelaySource
 from policies import entities
@@ -42,7 +42,8 @@ HOLD = 64
 TRAILING = 32
 CONTEXT = 64
 _EAGER_TYPES = entities.IDENTIFIERS | entities.CONTACT | {entities.CREDIT_CARD, entities.SECRET}
-_SUSPICIOUS = re.compile(r"\S*(?:[0-9@]|-----)\S*")
+# A digit of any script (full-width ones too), an at sign of any width, a PEM marker.
+_SUSPICIOUS = re.compile(r"\S*(?:[\d@\uff20]|-----)\S*")
 _DATA = b"data: {"
 
 
@@ -73,7 +74,7 @@ class AnswerGuard:
         out: list[bytes] = []
         for event in chunk.split(b"\n\n"):
             if event.startswith(_DATA) and not event.startswith(b'data: {"error"'):
-                document = orjson.loads(event[6:])
+                document = event_json(event)
                 await self._choices_of(document)
                 event = b"data: " + orjson.dumps(document)
             out.append(event)
@@ -132,7 +133,8 @@ class AnswerGuard:
     async def _analyse(self, context: str, held: str, *, final: bool) -> tuple[int, str]:
         """(characters of ``held`` released, their masked text)."""
         policy = self._applied.policy
-        (spans,) = await self._analysis.analyze([context + held], policy)
+        tenant = self._applied.tenant
+        (spans,) = await self._analysis.analyze([context + held], policy, tenant=tenant)
         offset = len(context)
         mine = [
             Span(s.start - offset, s.end - offset, s.entity, s.score)
@@ -181,7 +183,7 @@ class GuardedStream:
         async for chunk in self._inner.events():
             try:
                 out = await self._guard.feed(chunk)
-            except PolicyBlocked as exc:
+            except (PolicyBlocked, UpstreamError) as exc:  # withheld, or broken JSON
                 yield render_sse(exc)
                 return
             if self._restore is not None:

@@ -9,8 +9,11 @@
 --   leases:   sorted set, request id -> lease expiry (ms); requests in flight
 --   month:    counter of tokens reserved and used this calendar month (reserved here only
 --             where the scope has a monthly budget; metering adds the real usage always)
+-- KEYS[4n+1]: the tenant's pending admissions (hash, request id -> what admission reserved),
+--   recorded when anything was reserved that metering must settle (a token charge, a lease,
+--   a monthly reservation): if this replica dies before metering, another settles it.
 -- ARGV: scope count, estimated tokens, request id, lease ms, month key ttl s, then per scope
---       rpm, tpm, concurrent, monthly (0 = no limit).
+--       rpm, tpm, concurrent, monthly (0 = no limit), then the pending entry (JSON).
 -- Returns {allowed 0/1, failed limit name, failed scope index (0 none), retry after ms (-1:
 -- not this month), then per scope: requests left, requests reset ms, tokens left, tokens
 -- reset ms (-1 where the scope has no such limit)}.
@@ -90,6 +93,7 @@ for i = 1, n do
 end
 
 -- Every limit passed: record the admission in all of them.
+local reserved = false
 for i = 1, n do
   local s = scopes[i]
   if s.rpm > 0 then
@@ -105,13 +109,21 @@ for i = 1, n do
   if s.concurrent > 0 then
     redis.call('ZADD', s.lease, now + lease_ms, request_id)
     redis.call('PEXPIRE', s.lease, lease_ms * 2)
+    reserved = true
   end
   if s.monthly > 0 and estimate > 0 then
     redis.call('INCRBY', s.month, estimate)
     if s.month_used == 0 then
       redis.call('EXPIRE', s.month, month_ttl)
     end
+    reserved = true
   end
+  if s.tpm > 0 and estimate > 0 then
+    reserved = true
+  end
+end
+if reserved then
+  redis.call('HSET', KEYS[n * 4 + 1], request_id, ARGV[5 + n * 4 + 1])
 end
 local out = refuse('', 0, 0)
 out[1] = 1

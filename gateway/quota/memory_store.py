@@ -45,7 +45,9 @@ class MemoryQuotaStore:
     def _state(self, scope: Scope) -> _ScopeState:
         return self._scopes.setdefault((scope.tenant, scope.name), _ScopeState())
 
-    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+    async def admit(
+        self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
+    ) -> Decision:
         # No await inside: atomic with respect to the event loop, like the Lua script.
         now = self._clock()
         month = month_of(now)

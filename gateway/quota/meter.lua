@@ -4,8 +4,10 @@
 -- retry, another replica or a disk-spool replay, a no-op. All keys share the tenant's slot.
 --
 -- KEYS[1] marker for this request id, KEYS[2] the tenant's ledger (sorted set, score = end
--- time ms, member = the record's JSON), then per scope i: KEYS[3i] tokens bucket,
--- KEYS[3i+1] leases, KEYS[3i+2] month counter (of the month of admission).
+-- time ms, member = the record's JSON), KEYS[3] the tenant's pending admissions (the entry
+-- admission left for this request is removed: it is settled), then per scope i:
+-- KEYS[3i+1] tokens bucket, KEYS[3i+2] leases, KEYS[3i+3] month counter (of the month of
+-- admission).
 -- ARGV: marker ttl s, record JSON, end time ms, estimated tokens, actual tokens, request id,
 --       admitted (1 if the request went through admission here), then per scope:
 --       tpm, concurrent, monthly (0 = no such limit; what admission charged depends on it).
@@ -15,14 +17,15 @@ local marker_ttl, record, at = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local estimate, actual, request_id = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local admitted = ARGV[7] == '1'
 
+redis.call('HDEL', KEYS[3], request_id)
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', marker_ttl) then
   return 0
 end
 redis.call('ZADD', KEYS[2], at, record)
 
-local n = (#KEYS - 2) / 3
+local n = (#KEYS - 3) / 3
 for i = 1, n do
-  local tokens, leases, month = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
+  local tokens, leases, month = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
   local a = 7 + (i - 1) * 3
   local tpm, concurrent, monthly = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   if concurrent > 0 then

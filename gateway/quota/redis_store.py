@@ -5,6 +5,8 @@ Key layout (every key of a tenant shares the hash slot ``{tenant}``, for Redis C
     sg:{T}:q:<scope>:req | tok | lease | month:YYYYMM   limits of scope "tenant" or "key:<id>"
     sg:{T}:ledger                                      sorted set: end time ms -> record JSON
     sg:{T}:metered:<request id>                        exactly-once marker (7 days)
+    sg:{T}:pending                                     hash: request id -> reservation
+    sg:replica:<gateway id>:alive                      a replica's heartbeat (pending.py)
 
 Admission is one Lua call (``admit.lua``), metering another (``meter.lua``): one round trip
 each per request. Redis errors (``redis.exceptions.ConnectionError``/``TimeoutError``) go up
@@ -22,6 +24,7 @@ from redis.asyncio import Redis
 
 from gateway.metering.record import UsageRecord
 from gateway.quota.limits import Decision, Scope
+from gateway.quota.pending import HEARTBEAT_TTL_S, PendingAdmission, heartbeat_key
 from gateway.quota.resp import Script, ScriptRunner, runner_for
 from gateway.quota.store import MARKER_TTL_S, check_subject_ref, summarise
 
@@ -51,16 +54,31 @@ def ledger_key(tenant: str) -> str:
     return f"{tenant_base(tenant)}:ledger"
 
 
-# Every tenant's ledger, for SCAN (Redis globs treat braces literally).
+def pending_key(tenant: str) -> str:
+    return f"{tenant_base(tenant)}:pending"
+
+
+# Every tenant's ledger and pending admissions, for SCAN (Redis globs treat braces literally).
 LEDGER_PATTERN = ledger_key("*")
+PENDING_PATTERN = pending_key("*")
 
 
 class RedisQuotaStore:
     def __init__(
-        self, redis: Redis, lease_seconds: float = 900.0, runner: ScriptRunner | None = None
+        self,
+        redis: Redis,
+        lease_seconds: float = 900.0,
+        runner: ScriptRunner | None = None,
+        *,
+        gateway: str = "",
+        heartbeat_ttl: float = HEARTBEAT_TTL_S,
     ) -> None:
-        """``runner``: the hot-path connection (default: one to ``redis``'s server)."""
+        """``runner``: the hot-path connection (default: one to ``redis``'s server);
+        ``gateway``: this replica's id, on the reservations it must settle; a replica whose
+        heartbeat is older than ``heartbeat_ttl`` seconds is dead to the sweeper."""
         self._redis = redis
+        self._gateway = gateway
+        self._heartbeat_ttl = heartbeat_ttl
         self._lease_ms = int(lease_seconds * 1000)
         self._runner = runner or runner_for(redis, 0.5, 0.5)
         # Metering gets a connection of its own, so that an admission never waits behind
@@ -71,7 +89,9 @@ class RedisQuotaStore:
         # Through redis-py, not the runners: erasure is rare and must not queue on the hot path.
         self._erase = redis.register_script(_script("erase.lua"))
 
-    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+    async def admit(
+        self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
+    ) -> Decision:
         now = time.time()
         keys: list[str] = []
         args: list[int | str] = [len(scopes), estimate, request_id, self._lease_ms, _MONTH_TTL_S]
@@ -84,6 +104,9 @@ class RedisQuotaStore:
                 limits.concurrent,
                 limits.monthly_tokens,
             ]
+        keys.append(pending_key(scopes[0].tenant))
+        pending = PendingAdmission.of(self._gateway, now, estimate, key_id, tuple(scopes))
+        args.append(pending.model_dump_json())
         result = await self._runner.evalsha(self._admit, keys, args)
         allowed, failed, failed_index, retry_ms = result[:4]
         name = failed.decode() if isinstance(failed, bytes) else str(failed)
@@ -103,7 +126,11 @@ class RedisQuotaStore:
 
     async def meter(self, record: UsageRecord, scopes: Sequence[Scope]) -> bool:
         base = tenant_base(record.tenant)
-        keys = [f"{base}:metered:{record.request_id}", ledger_key(record.tenant)]
+        keys = [
+            f"{base}:metered:{record.request_id}",
+            ledger_key(record.tenant),
+            pending_key(record.tenant),
+        ]
         per_scope: list[int] = []
         for scope in scopes:
             _, tokens, leases, month = scope_keys(scope, record.started_at)
@@ -125,6 +152,41 @@ class RedisQuotaStore:
             ],
         )
         return bool(done)
+
+    async def heartbeat(self) -> None:
+        """This replica is alive: its pending admissions are its own to settle."""
+        ttl_ms = max(1, int(self._heartbeat_ttl * 1000))
+        await self._redis.set(heartbeat_key(self._gateway), "1", px=ttl_ms)
+
+    async def orphans(self) -> list[tuple[str, str, PendingAdmission]]:
+        """(tenant, request id, reservation) of every pending admission whose replica's
+        heartbeat has expired. Scans the keyspace: a background job, never a request's path."""
+        found: list[tuple[str, str, PendingAdmission]] = []
+        alive: dict[str, bool] = {}
+        # Younger than one heartbeat period: its replica may not have beaten yet.
+        settled_before = time.time() - self._heartbeat_ttl
+        prefix, suffix = "sg:{", "}:pending"
+        async for raw_key in self._redis.scan_iter(match=PENDING_PATTERN, count=1000, _type="hash"):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            if not (key.startswith(prefix) and key.endswith(suffix)):
+                continue
+            tenant = key[len(prefix) : -len(suffix)]
+            entries = await self._redis.hgetall(key)
+            for raw_id, raw_entry in entries.items():
+                try:
+                    entry = PendingAdmission.model_validate_json(raw_entry)
+                except ValueError:
+                    continue  # not ours to interpret; left for an operator
+                if entry.at > settled_before:
+                    continue
+                if entry.gateway not in alive:
+                    alive[entry.gateway] = bool(
+                        await self._redis.exists(heartbeat_key(entry.gateway))
+                    )
+                if not alive[entry.gateway]:
+                    request_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                    found.append((tenant, request_id, entry))
+        return found
 
     async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
         members = await self._redis.zrangebyscore(

@@ -31,7 +31,9 @@ def check_subject_ref(subject_ref: str) -> str:
 
 
 class QuotaStore(Protocol):
-    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+    async def admit(
+        self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
+    ) -> Decision:
         """Check every limit of every scope; record the admission only if all pass."""
         ...
 

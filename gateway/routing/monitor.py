@@ -34,6 +34,11 @@ in-flight ones. Why this rule:
   (a window of the connect and upload time, milliseconds).
 Counting by engine alone (open now minus open at the scrape) cannot tell which request ended,
 and mixing long streams with short requests then skews it; hence the ticket.
+
+Model cards. Once an engine answers, and then every ``models_every`` seconds, its
+``/v1/models`` is read too: vLLM's cards carry each served model's ``max_model_len``, which
+admission needs to refuse a ``max_tokens`` no engine could honour and to cap its estimates
+(``context_length``). A failed read keeps the last cards and says nothing about health.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -147,6 +153,8 @@ class _State:
     boundary: int = 0  # first request number the last good scrape cannot have seen
     open: set[int] = field(default_factory=set)  # numbers of requests still open
     inflight: int = 0  # open requests numbered >= boundary
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # /v1/models, by id
+    cards_at: float | None = None  # clock of the last good /v1/models read
 
 
 def engine_label(engine: Engine) -> str:
@@ -166,6 +174,7 @@ class EngineMonitor:
         interval: float = 0.5,
         timeout: float = 0.4,
         stale_after: float = 1.5,
+        models_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         on_unreachable: Callable[[Engine], None] | None = None,
         on_answered: Callable[[Engine], None] | None = None,
@@ -179,6 +188,7 @@ class EngineMonitor:
         self._interval = interval
         self._timeout = timeout
         self._stale_after = stale_after
+        self._models_every = models_every
         self._clock = clock
         self._states: dict[Engine, _State] = {e: _State() for e in self._engines}
         self._numbers = itertools.count()
@@ -241,6 +251,36 @@ class EngineMonitor:
         ENGINE_UP.labels(*labels).set(1)
         for kind, value in (("running", running), ("waiting", waiting), ("kv", kv_usage)):
             ENGINE_LOAD.labels(*labels, kind).set(value)
+        if state.cards_at is None or self._clock() - state.cards_at >= self._models_every:
+            await self._read_cards(engine, state, headers)
+
+    async def _read_cards(self, engine: Engine, state: _State, headers: dict[str, str]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.get(
+                    f"{engine.url}/v1/models", headers=headers, timeout=self._timeout
+                )
+            data = response.json().get("data") if response.status_code == 200 else None
+        except Exception:  # unreadable cards change nothing: the last ones stay
+            return
+        if isinstance(data, list):
+            state.cards = {
+                str(card["id"]): card
+                for card in data
+                if isinstance(card, dict) and isinstance(card.get("id"), str)
+            }
+            state.cards_at = self._clock()
+
+    def context_length(self, model: str, engines: Sequence[Engine]) -> int | None:
+        """The longest context (prompt plus completion tokens) any of ``engines`` reports for
+        ``model`` on its last read card; None when none has reported one."""
+        best: int | None = None
+        for engine in engines:
+            card = self._state(engine).cards.get(model)
+            length = card.get("max_model_len") if card is not None else None
+            if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+                best = length if best is None else max(best, length)
+        return best
 
     def started(self, engine: Engine) -> Ticket:
         """Count a request as sent to ``engine``; hand the ticket to ``finished``."""

@@ -77,6 +77,7 @@ class Observability:
         content_log: FileContentLog,
         *,
         flush_interval_s: float = 0.0,
+        models: frozenset[str] = frozenset(),
     ) -> None:
         self.provider = provider
         self.tracer: Tracer = provider.get_tracer("sovereign-gateway")
@@ -84,6 +85,7 @@ class Observability:
         self.content_log = content_log
         audit.add_eraser("content_log", lambda _raw, ref: content_log.erase(ref))
         self._interval = flush_interval_s
+        self._models = models  # served model names: metric labels take no other
         self._pending: list[_Finished] = []
         self._timer: asyncio.TimerHandle | None = None
         self._draining: asyncio.Task[None] | None = None
@@ -155,7 +157,7 @@ class Observability:
             finish_request_span(
                 item.span, record, error_type=item.error_type, end_time_ns=item.ended_ns
             )
-            observe(record)
+            observe(record, self._models)
             log_request(record)
             try:
                 sealed.append(
@@ -195,7 +197,7 @@ class Observability:
         (counted and logged: the request itself was served)."""
         try:
             prompt, answer = capture.prompt, capture.answer
-            texts = await masked(analysis, capture.policy, [*prompt, *answer])
+            texts = await masked(analysis, capture.policy, [*prompt, *answer], record.tenant)
             line = await self.content_log.append(
                 ContentEntry(
                     at=time.time(),
@@ -311,6 +313,7 @@ async def build_observability(settings: Settings, gateway: str) -> Observability
         trail,
         FileContentLog(content_log_path(settings)),
         flush_interval_s=settings.telemetry.flush_interval_ms / 1000,
+        models=frozenset(m for pool in settings.pools for m in pool.models),
     )
 
 

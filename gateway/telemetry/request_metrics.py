@@ -1,8 +1,9 @@
 """Per-request Prometheus metrics, observed once per request from its UsageRecord.
 
-Labels stay bounded: tenant ids and model names come from configuration (a record exists only
-for an authenticated request on a routed model), endpoints are three, status classes six. Never
-key ids, request ids or anything a client can choose freely.
+Labels stay bounded: tenant ids come from the directory (a record exists only for an
+authenticated request), model names from configuration (any other name a client sends is
+counted as ``other``, see labels.py), endpoints are three, status classes seven. Never key ids,
+request ids or anything a client can choose freely.
 
 The metrics live in the default registry, next to gateway/metrics.py and the routing metrics,
 and are served by metrics_server.py on their own port.
@@ -10,11 +11,13 @@ and are served by metrics_server.py on their own port.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 from prometheus_client import Counter, Histogram
 
 from gateway.metering.record import UsageRecord
+from gateway.telemetry.labels import model_label
 
 # LLM latencies run from a few milliseconds (an embedding, a cached refusal) to minutes (a
 # long generation), so the buckets are roughly logarithmic from 5 ms to 120 s.
@@ -64,9 +67,10 @@ def status_class(record: UsageRecord) -> str:
     return f"{record.http_status // 100}xx"
 
 
-def observe(record: UsageRecord) -> None:
-    """Count one finished request: a handful of label look-ups and increments."""
-    tenant, model = record.tenant, record.model
+def observe(record: UsageRecord, models: Collection[str]) -> None:
+    """Count one finished request: a handful of label look-ups and increments. ``models``:
+    the served model names (any other becomes ``other``)."""
+    tenant, model = record.tenant, model_label(record.model, models)
     REQUESTS.labels(tenant, record.endpoint, model, status_class(record)).inc()
     DURATION.labels(record.endpoint, model).observe(record.duration_ms / 1000)
     if record.ttft_ms is not None:

@@ -6,11 +6,15 @@ request's deadline. Failures where the request provably produced nothing are ret
 next candidate, within ``max_attempts`` and the replica's retry budget:
 
 - connection failures (the request never reached an engine);
-- 5xx answers before the first byte of a body (the engine refused it).
+- 5xx answers before the first byte of a body (the engine refused it);
+- redirects and other statuses an engine must not answer with (a redirect is never
+  followed: it could lead out of the jurisdiction).
 
 Timeouts and broken connections after sending are not retried (the engine may be working on
-it). Each outcome feeds the engine's circuit breaker. Everything else is translated into the
-gateway's exception tree here, at the boundary.
+it), nor are success answers in a form the endpoint does not speak (a body that is not a
+JSON object, a stream that is not an event stream): those are 502s. Each outcome feeds the
+engine's circuit breaker. Everything else is translated into the gateway's exception tree
+here, at the boundary.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 
 from gateway.errors import (
     EnginesSaturated,
@@ -28,6 +33,7 @@ from gateway.errors import (
     RateLimited,
     ResidencyViolation,
     UpstreamError,
+    UpstreamInvalidResponse,
     UpstreamTimeout,
     render_sse,
 )
@@ -38,10 +44,13 @@ from gateway.routing.router import Router
 from gateway.routing.view import RouteContext
 from gateway.topology import Engine, Tenant
 from gateway.upstream.errors import from_engine_response
-from gateway.upstream.sse import split_events
+from gateway.upstream.sse import ends_stream, split_events, well_formed
 
 # Failures before the request left this process: safe to try another engine.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+# The media types the endpoints speak: whole answers, and streamed ones.
+JSON = "application/json"
+SSE = "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,28 +78,45 @@ class UpstreamStream:
     async def events(
         self, tap: Callable[[bytes], bytes] | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Each SSE event as it arrives; a failure mid-stream becomes an in-band error event.
+        """Each SSE event as it arrives; a failure mid-stream becomes an in-band error event,
+        and so does an engine that breaks the stream protocol (an event that is not
+        ``data: {...}`` or ``[DONE]``, a stream that ends without ``[DONE]``): the stream
+        ends there, and the metering tap sees the error (the request is recorded failed).
 
         ``tap`` sees every event (errors included) and returns what to relay (``b""``: drop
         it). A plain call per event, where a wrapping generator would cost a whole async
-        generator round trip per event.
+        generator round trip per event. A gateway error the tap raises (an event the
+        response rules could not parse) ends the stream the same way.
         """
+        error: GatewayError | None = None
+        last = b""
         try:
             async for event in split_events(self.response.aiter_raw()):
+                if not well_formed(event):
+                    raise UpstreamInvalidResponse(
+                        "The engine sent a stream event that is not an OpenAI event; the "
+                        "stream was ended."
+                    )
+                last = event
                 if tap is not None:
                     event = tap(event)
                     if not event:
                         continue
                 yield event
+            if not ends_stream(last):
+                raise UpstreamInvalidResponse("The engine ended the stream before its end event.")
         except httpx.TimeoutException:
-            error = render_sse(UpstreamTimeout("The engine stopped sending mid-stream."))
-            yield tap(error) if tap is not None else error
+            error = UpstreamTimeout("The engine stopped sending mid-stream.")
         except httpx.HTTPError:
-            error = render_sse(UpstreamError("The connection to the engine broke mid-stream."))
-            yield tap(error) if tap is not None else error
+            error = UpstreamError("The connection to the engine broke mid-stream.")
+        except UpstreamError as exc:
+            error = exc
         finally:
             await self.response.aclose()
             self._closed()
+        if error is not None:
+            event = render_sse(error)
+            yield tap(event) if tap is not None else event
 
     async def aclose(self) -> None:
         try:
@@ -113,17 +139,13 @@ class Forwarder:
         request_id: str,
         ctx: RouteContext,
     ) -> UpstreamAnswer:
-        stream = await self.open(tenant, candidates, path, body, request_id, ctx)
-        try:
-            content = await stream.response.aread()
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout("The engine did not answer in time.") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError("The connection to the engine broke.") from exc
-        finally:
-            await stream.aclose()
-        content_type = stream.response.headers.get("content-type", "application/json")
-        return UpstreamAnswer(stream.engine, stream.response.status_code, content_type, content)
+        """A whole answer, read and checked to be a JSON object (by ``open``)."""
+        stream = await self.open(tenant, candidates, path, body, request_id, ctx, expect=JSON)
+        await stream.aclose()
+        content_type = stream.response.headers.get("content-type", JSON)
+        return UpstreamAnswer(
+            stream.engine, stream.response.status_code, content_type, stream.response.content
+        )
 
     async def open(
         self,
@@ -133,7 +155,11 @@ class Forwarder:
         body: bytes,
         request_id: str,
         ctx: RouteContext,
+        *,
+        expect: str = SSE,
     ) -> UpstreamStream:
+        """An answer of media type ``expect`` with a success status: an event stream, open,
+        or a JSON object, already read (``response.content``)."""
         router = self._router
         ranked = router.rank(candidates, ctx)
         router.budget.deposit()
@@ -161,7 +187,7 @@ class Forwarder:
                 continue
             attempts += 1
             try:
-                return await self._attempt(engine, slot, path, body, request_id)
+                return await self._attempt(engine, slot, path, body, request_id, expect)
             except _Retryable as retry:
                 # An engine's own error says more than "unreachable": keep it if there is one.
                 if failure is None or not isinstance(retry.error, NoEngineAvailable):
@@ -169,21 +195,10 @@ class Forwarder:
                 FAILOVERS.labels(engine.pool.name, retry.reason).inc()
 
     async def _attempt(
-        self, engine: Engine, slot: Slot, path: str, body: bytes, request_id: str
+        self, engine: Engine, slot: Slot, path: str, body: bytes, request_id: str, expect: str
     ) -> UpstreamStream:
         router = self._router
         breaker = router.breakers.for_engine(engine)
-        # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
-        headers = {
-            "content-type": "application/json",
-            "accept-encoding": "identity",
-            "x-request-id": request_id,
-        }
-        if engine.pool.engine_api_key:
-            headers["authorization"] = "Bearer " + engine.pool.engine_api_key
-        request = self._client.build_request(
-            "POST", engine.url + path, content=body, headers=headers
-        )
         ticket = router.monitor.started(engine)
 
         def done() -> None:
@@ -191,7 +206,7 @@ class Forwarder:
             router.monitor.finished(ticket)
 
         try:
-            response = await self._client.send(request, stream=True)
+            response = await self._send(engine, path, body, request_id)
         except asyncio.CancelledError:
             breaker.abandon()  # the client left: no verdict on the engine (a probe is freed)
             done()
@@ -213,6 +228,10 @@ class Forwarder:
             breaker.record_failure()
             done()
             raise UpstreamError("The connection to the engine failed.") from exc
+        except BaseException:
+            breaker.abandon()  # a fault of ours (a bug): the slot must not leak with it
+            done()
+            raise
         if response.status_code >= 400:
             try:
                 content = await response.aread()
@@ -227,8 +246,75 @@ class Forwarder:
                 raise _Retryable("status_5xx", error)
             breaker.record_success()  # a 4xx is the request's fault, not the engine's
             raise error
+        stream = UpstreamStream(engine, response, on_close=done)
+        try:
+            await _check_answer(response, expect)
+        except (_Retryable, GatewayError):
+            breaker.record_failure()  # an engine that breaks the protocol is a failing one
+            await stream.aclose()
+            raise
+        except BaseException:  # cancelled while reading the answer: no verdict
+            breaker.abandon()
+            await stream.aclose()
+            raise
         breaker.record_success()
-        return UpstreamStream(engine, response, on_close=done)
+        return stream
+
+    async def _send(
+        self, engine: Engine, path: str, body: bytes, request_id: str
+    ) -> httpx.Response:
+        # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
+        headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-request-id": request_id,
+        }
+        if engine.pool.engine_api_key:
+            headers["authorization"] = "Bearer " + engine.pool.engine_api_key
+        request = self._client.build_request(
+            "POST", engine.url + path, content=body, headers=headers
+        )
+        return await self._client.send(request, stream=True)
+
+
+async def _check_answer(response: httpx.Response, expect: str) -> None:
+    """A success status and the media type asked for; a JSON answer is read and must be a
+    JSON object. Anything else is the engine breaking the protocol: a redirect (never
+    followed: it could lead out of the jurisdiction) or another status is retried on the
+    next engine, as nothing was produced; a wrong body is not (the engine did the work)."""
+    status = response.status_code
+    if not 200 <= status < 300:
+        if 300 <= status < 400:
+            message = (
+                f"The engine answered with a redirect (HTTP {status}). The gateway never "
+                "follows an engine's redirects: they could lead out of your jurisdictions."
+            )
+        else:
+            message = f"The engine answered with HTTP {status}, which it must not."
+        raise _Retryable("status_other", UpstreamError(message))
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != expect:
+        shown = media_type or "no content type"
+        raise UpstreamInvalidResponse(
+            f"The engine answered with {shown[:64]} where {expect} was expected; the answer "
+            "was not relayed."
+        )
+    if expect != JSON:
+        return
+    try:
+        content = await response.aread()
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout("The engine did not answer in time.") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError("The connection to the engine broke.") from exc
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):
+        raise UpstreamInvalidResponse(
+            "The engine's answer is not a JSON object; it was not relayed."
+        )
 
 
 class _Retryable(Exception):

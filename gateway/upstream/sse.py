@@ -4,6 +4,11 @@ Only the bytes of the event still being received are held; every complete event 
 at once. Events end at a blank line (``\\n\\n``, or ``\\r\\n\\r\\n`` from some servers). A chunk
 that holds only whole events (the usual case: engines write one event per write) is released
 as it is, without being cut, which halves the relay's CPU per event.
+
+``well_formed`` and ``ends_stream`` check the engine kept to the OpenAI stream protocol
+without parsing any JSON: every event starts ``data: {`` or is ``data: [DONE]``, and the
+stream's last chunk holds ``[DONE]`` (or the engine's own error event). A prefix test per
+chunk, and one search in the last chunk only: the relay stays as cheap as it was.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
+_EVENT_STARTS = (b"data: {", b"data: [DONE]")
+_DONE = b"data: [DONE]"
+_ERROR = b'data: {"error"'
 
 
 async def split_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -38,3 +46,27 @@ def first_separator(data: bytes) -> tuple[int, int]:
         if at >= 0 and (best < 0 or at < best):
             best, width = at, len(separator)
     return best, width
+
+
+def well_formed(chunk: bytes) -> bool:
+    """Whether every event in a chunk of whole events (as ``split_events`` releases them)
+    starts as an OpenAI stream event does. Only the start is read: the JSON after it is
+    checked where it is parsed anyway (usage, response rules)."""
+    if not chunk.startswith(_EVENT_STARTS):
+        return False
+    if chunk.find(b"\n\n") == len(chunk) - 2:
+        return True  # the usual chunk: one event
+    rest = chunk
+    while True:
+        cut, width = first_separator(rest)
+        if cut < 0:
+            return not rest.strip() or rest.startswith(_EVENT_STARTS)
+        rest = rest[cut + width :]
+        if rest and not rest.startswith(_EVENT_STARTS):
+            return False
+
+
+def ends_stream(last: bytes) -> bool:
+    """Whether the stream's last chunk ends it as the protocol does: ``[DONE]``, or an error
+    event (the engine's own, or ours)."""
+    return _DONE in last or _ERROR in last

@@ -1,7 +1,7 @@
 """Check digits that python-stdnum lacks: German social-insurance numbers and ICAO 9303.
 
-Pure functions over strings. Each ``*_valid`` accepts the number with or without spaces and
-in either case, and answers False (never raises) for anything of the wrong shape; the
+Pure functions over strings. Each ``*_valid`` accepts the number with or without spaces or
+dashes and in either case, and answers False (never raises) for anything of the wrong shape; the
 ``*_check_digit`` functions raise ``ValueError`` on a malformed body, because a caller that
 computes a check digit (a test data generator) should hear about its own mistake.
 
@@ -43,7 +43,7 @@ _ICAO_WEIGHTS = (7, 3, 1)
 
 
 def _compact(s: str) -> str:
-    return s.replace(" ", "").replace("\u00a0", "").upper()
+    return s.replace(" ", "").replace("\u00a0", "").replace("-", "").upper()
 
 
 def _digit_sum(n: int) -> int:

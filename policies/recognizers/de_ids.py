@@ -160,17 +160,20 @@ class SteuerIdRecognizer(IdRecognizer):
 
     ``stdnum.de.idnr`` (repeated-digit rule and ISO 7064 check) passes 0.33 % of random
     11-digit numbers, so no label is needed. Groups must have 2 to 4 digits (single spaces
-    between them), so a row of single digits or an amount with spaces is not read as one. An
-    11-digit PESEL validates as an IdNr now and then: a nearer "PESEL" label hands such a
-    number to ``PeselRecognizer``.
+    or single dashes between them, one kind per number: "860-957-427-19"), so a row of single
+    digits or an amount with spaces is not read as one. An 11-digit PESEL validates as an
+    IdNr now and then: a nearer "PESEL" label hands such a number to ``PeselRecognizer``.
     """
 
     ENTITIES = (e.DE_TAX_ID,)
-    PATTERN = re.compile(r"[1-9]" + NUMBER_START + r"\d(?:[ \u00a0]?\d){9}" + NUMBER_END)
+    PATTERN = re.compile(r"[1-9]" + NUMBER_START + r"\d(?:[ \u00a0-]?\d){9}" + NUMBER_END)
     LABELS = labels({e.DE_TAX_ID: TAX_ID_WORDS, e.PL_PESEL: PESEL_WORDS, NOT_AN_ID: NEGATIVE_WORDS})
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
-        groups = match.group().replace("\u00a0", " ").split(" ")
+        written = match.group().replace("\u00a0", " ")
+        if " " in written and "-" in written:
+            return None  # one kind of separator, as in every way of writing it
+        groups = written.replace("-", " ").split(" ")
         if len(groups) > 1 and not all(2 <= len(group) <= 4 for group in groups):
             return None
         number = _digits(match.group())
@@ -184,7 +187,8 @@ class SteuerIdRecognizer(IdRecognizer):
 
 class SteuernummerRecognizer(IdRecognizer):
     """Steuernummer in the state formats ("93815/08152", "21/815/08150", "181/815/08155",
-    "133/8150/8159", "013 815 08153") and the 13-digit federal form ("2893081508152").
+    "133/8150/8159", "013 815 08153", with dashes "21-815-08150") and the 13-digit federal
+    form ("2893081508152").
 
     python-stdnum checks the per-state layout, not the check digit: every 10- and 11-digit
     number passes, and 3.4 % of random 13-digit numbers pass the federal layout (German
@@ -197,7 +201,7 @@ class SteuernummerRecognizer(IdRecognizer):
     PATTERN = re.compile(
         r"\d"
         + NUMBER_START
-        + r"(?:\d{4}/\d{5}|\d{1,2}(?P<s>[/ ])\d{3,4}(?P=s)\d{4,5}|\d{12}|\d{9,10})"
+        + r"(?:\d{4}[/-]\d{5}|\d{1,2}(?P<s>[/ -])\d{3,4}(?P=s)\d{4,5}|\d{12}|\d{9,10})"
         + NUMBER_END
     )
     LABELS = labels({e.DE_TAX_NUMBER: TAX_NUMBER_WORDS, NOT_AN_ID: NEGATIVE_WORDS})
@@ -212,11 +216,12 @@ class SteuernummerRecognizer(IdRecognizer):
 
 
 class UstIdNrRecognizer(IdRecognizer):
-    """USt-IdNr: "DE" and 9 digits ("DE 123 456 789"); the prefix is the context."""
+    """USt-IdNr: "DE" and 9 digits ("DE 123 456 789", "DE-123-456-789"); the prefix is the
+    context."""
 
     ENTITIES = (e.DE_VAT_ID,)
     PATTERN = re.compile(
-        r"[Dd]" + WORD_START + r"[Ee][ -]?\d{3}(?P<s> ?)\d{3}(?P=s)\d{3}" + NUMBER_END
+        r"[Dd]" + WORD_START + r"[Ee][ -]?\d{3}(?P<s>[ -]?)\d{3}(?P=s)\d{3}" + NUMBER_END
     )
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
@@ -224,14 +229,16 @@ class UstIdNrRecognizer(IdRecognizer):
 
 
 class DePensionNumberRecognizer(IdRecognizer):
-    """Rentenversicherungsnummer, "12150680M034" or "12 150680 M 03 4".
+    """Rentenversicherungsnummer, "12150680M034", "12 150680 M 03 4" or "12-150680-M-03-4".
 
     Carrier area, birth month, letter position and check digit together leave about 0.7 % of
     random strings of this (already rare) shape valid: no label needed.
     """
 
     ENTITIES = (e.DE_PENSION_NUMBER,)
-    PATTERN = re.compile(r"\d" + WORD_START + r"\d ?\d{6} ?[A-Za-z] ?\d{2} ?\d" + NUMBER_END)
+    PATTERN = re.compile(
+        r"\d" + WORD_START + r"\d[ -]?\d{6}[ -]?[A-Za-z][ -]?\d{2}[ -]?\d" + NUMBER_END
+    )
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
         if not checksums.pension_number_valid(match.group()):
@@ -290,7 +297,7 @@ class DeHealthInsuranceNumberRecognizer(IdRecognizer):
     """
 
     ENTITIES = (e.DE_HEALTH_INSURANCE_NUMBER,)
-    PATTERN = re.compile(r"\b[A-Za-z] ?\d{9}" + NUMBER_END)
+    PATTERN = re.compile(r"\b[A-Za-z][ -]?\d{9}" + NUMBER_END)
     LABELS = _DOCUMENT_LABELS
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:

@@ -67,7 +67,7 @@ def iban_length(country: str) -> int | None:
 
 class SepaIbanRecognizer(IdRecognizer):
     """IBANs of every country in python-stdnum's registry (all of SEPA and more), compact or
-    in groups of four, either case; mod 97 and the country's BBAN format.
+    in groups of four (spaces or dashes), either case; mod 97 and the country's BBAN format.
 
     The candidate regex starts at the check digits (digits are rarer than letters, so the
     scan is 2.5x faster) and looks behind for the country code. It is greedy and may run into
@@ -77,7 +77,7 @@ class SepaIbanRecognizer(IdRecognizer):
     """
 
     ENTITIES = (e.IBAN,)
-    PATTERN = re.compile(r"\d(?<=\b[A-Za-z]{2}\d)\d(?:[ \u00a0]?[A-Za-z0-9]){11,30}")
+    PATTERN = re.compile(r"\d(?<=\b[A-Za-z]{2}\d)\d(?:[ \u00a0-]?[A-Za-z0-9]){11,30}")
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -119,13 +119,13 @@ class SepaIbanRecognizer(IdRecognizer):
 
 
 class NlBsnRecognizer(IdRecognizer):
-    """Burgerservicenummer, 9 digits ("123456782", "1234.56.782"), 11-proof.
+    """Burgerservicenummer, 9 digits ("123456782", "1234.56.782", "1234-56-782"), 11-proof.
 
     9.1 % of random 9-digit numbers pass the 11-proof: a label is required.
     """
 
     ENTITIES = (e.NL_BSN,)
-    PATTERN = re.compile(r"\d" + NUMBER_START + r"\d{3}(?P<s>[ .]?)\d{2}(?P=s)\d{3}" + NUMBER_END)
+    PATTERN = re.compile(r"\d" + NUMBER_START + r"\d{3}(?P<s>[ .-]?)\d{2}(?P=s)\d{3}" + NUMBER_END)
     LABELS = labels({e.NL_BSN: _BSN_WORDS, NOT_AN_ID: NEGATIVE_WORDS})
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
@@ -142,7 +142,7 @@ def _plausible_ddmmyy(digits: str) -> bool:
 
 class AtSvnrRecognizer(IdRecognizer):
     """Austrian Sozialversicherungsnummer: serial (3), check digit, birth date DDMMYY;
-    "1237 010180" or "1237010180".
+    "1237 010180", "1237-010180" or "1237010180".
 
     The check digit alone passes 8.2 % of random 10-digit numbers; with a plausible birth
     date 0.30 %. So: next to a label ("SVNR", "Versicherungsnummer", "e-card") the check digit
@@ -151,11 +151,11 @@ class AtSvnrRecognizer(IdRecognizer):
     """
 
     ENTITIES = (e.AT_SVNR,)
-    PATTERN = re.compile(r"[1-9]" + NUMBER_START + r"\d{3}[ \u00a0]?\d{6}" + NUMBER_END)
+    PATTERN = re.compile(r"[1-9]" + NUMBER_START + r"\d{3}[ \u00a0-]?\d{6}" + NUMBER_END)
     LABELS = labels({e.AT_SVNR: _SVNR_WORDS, NOT_AN_ID: NEGATIVE_WORDS + "|" + TAX_NUMBER_WORDS})
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
-        number = vnr.compact(match.group())
+        number = vnr.compact(match.group().replace("-", ""))
         if not vnr.is_valid(number):
             return None
         label = self.nearest_label(text, match.start(), match.end())
@@ -166,7 +166,7 @@ class AtSvnrRecognizer(IdRecognizer):
 
 class FrNirRecognizer(IdRecognizer):
     """French NIR (numéro de sécurité sociale), 13 characters and a 2-digit mod-97 key,
-    "2 84 05 88 123 456 78" or compact; Corsica "2A"/"2B".
+    "2 84 05 88 123 456 78", with dashes or compact; Corsica "2A"/"2B".
 
     The key passes 1 % of random 15-digit numbers; without a label a calendar month (01-12)
     is required as well, which leaves 0.04 % (measured, sentences of random 15-digit numbers).
@@ -176,14 +176,14 @@ class FrNirRecognizer(IdRecognizer):
     PATTERN = re.compile(
         r"[1-478]"
         + NUMBER_START
-        + r"(?P<s> ?)\d{2}(?P=s)\d{2}(?P=s)(?:\d{2}|2[AB])(?P=s)\d{3}(?P=s)\d{3} ?\d{2}"
+        + r"(?P<s>[ -]?)\d{2}(?P=s)\d{2}(?P=s)(?:\d{2}|2[AB])(?P=s)\d{3}(?P=s)\d{3}[ -]?\d{2}"
         + NUMBER_END,
         re.I,
     )
     LABELS = labels({e.FR_NIR: _NIR_WORDS, NOT_AN_ID: NEGATIVE_WORDS})
 
     def judge(self, text: str, match: re.Match[str]) -> Verdict | None:
-        number = nir.compact(match.group())
+        number = nir.compact(match.group().replace("-", ""))
         if not nir.is_valid(number):
             return None
         label = self.nearest_label(text, match.start(), match.end())

@@ -6,5 +6,10 @@
   ``templates_holdout.py`` and its own name pools, written without looking at the
   recognizers. It is the honest measure.
 
-``loadtest/pii_benchmark.py`` scores the analyzer and stock Presidio on both.
+- ``adversarial.jsonl`` (``python -m tests.pii_eval.generate_adversarial``): values obfuscated
+  to slip past patterns (zero-width characters, full-width forms, look-alike letters, dashes,
+  base64, split across messages...), with look-alikes obfuscated the same way; a case is a
+  list of texts, each naming its request field.
+
+``loadtest/pii_benchmark.py`` scores the analyzer and stock Presidio on all three.
 """

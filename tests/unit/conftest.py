@@ -92,10 +92,21 @@ IDLE_METRICS = (
 )
 
 
+MODEL_CARDS = {
+    "object": "list",
+    "data": [
+        {"id": name, "object": "model", "owned_by": "vllm", "root": name, "max_model_len": 2048}
+        for name in ("smollm2", "llama-70b", "mistral-7b")
+    ],
+}
+
+
 def scrape_ok(request: httpx.Request) -> httpx.Response:
-    """What an idle vLLM answers on /health and /metrics."""
+    """What an idle vLLM answers on /health, /metrics and /v1/models."""
     if request.url.path == "/metrics":
         return httpx.Response(200, text=IDLE_METRICS)
+    if request.url.path == "/v1/models":
+        return httpx.Response(200, json=MODEL_CARDS)
     return httpx.Response(200)
 
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway import http_errors
 from gateway.admin import admin_router
 from gateway.auth import hash_key
+from gateway.auth_failures import AuthFailures
 from gateway.metering.record import UsageRecord
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.memory_store import MemoryQuotaStore
@@ -34,6 +35,7 @@ class FakeResources:
     settings: Settings
     tenant_admin: TenantAdmin
     quota_store: QuotaStore
+    auth_failures: AuthFailures
 
 
 def with_resources(app: ASGIApp, resources: FakeResources) -> ASGIApp:
@@ -55,7 +57,8 @@ def make_resources(
         pepper.encode() if pepper else None,
         PolicyCatalogue.from_settings(settings).policies,
     )
-    return FakeResources(settings, tenant_admin, MemoryQuotaStore())
+    pepper_bytes = pepper.encode() if pepper else None
+    return FakeResources(settings, tenant_admin, MemoryQuotaStore(), AuthFailures(pepper_bytes))
 
 
 def make_client(resources: FakeResources) -> httpx.AsyncClient:

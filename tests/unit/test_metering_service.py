@@ -36,7 +36,9 @@ class FakeSharedStore:
         self.meter_calls = 0
         self.metered: list[tuple[UsageRecord, tuple[Scope, ...]]] = []
 
-    async def admit(self, scopes: Sequence[Scope], estimate: int, request_id: str) -> Decision:
+    async def admit(
+        self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
+    ) -> Decision:
         self.admit_calls += 1
         if self.down:
             raise RedisConnectionError(

@@ -46,7 +46,7 @@ async def test_prose_streams_at_once_and_an_invented_iban_is_masked_whole(
     analysis: AnalysisService,
 ) -> None:
     policy = load_preset("gdpr-default")
-    applied = Applied(policy, "enforce")
+    applied = Applied(policy, "enforce", tenant="t")
     guard = AnswerGuard(analysis, applied)
     text = f"Gern geschehen. Bitte überweisen Sie den Betrag an {IBAN} bis Freitag, danke sehr."
     out = await _run(guard, _pieces(text, 3))
@@ -63,7 +63,7 @@ async def test_names_are_masked_in_conservative_mode_whatever_the_split(
     assert "PERSON" in guarded_types(policy)
     text = "Zuständig ist Frau Dr. Henrike Vollmer-Sander im Bürgeramt Mitte. " * 3
     for size in (1, 4, 9):
-        guard = AnswerGuard(analysis, Applied(policy, "enforce"))
+        guard = AnswerGuard(analysis, Applied(policy, "enforce", tenant="t"))
         out = "".join(await _run(guard, _pieces(text, size)))
         assert "Vollmer" not in out
         assert out.count("<PERSON>") == 3
@@ -73,7 +73,7 @@ async def test_a_blocked_type_ends_the_stream_with_an_in_band_error(
     analysis: AnalysisService,
 ) -> None:
     policy: Policy = parse_policy("id: no-cards\nentities:\n  CREDIT_CARD: {response: block}\n")
-    guard = AnswerGuard(analysis, Applied(policy, "enforce"))
+    guard = AnswerGuard(analysis, Applied(policy, "enforce", tenant="t"))
 
     class Source:
         finish_on_disconnect = False
@@ -95,3 +95,18 @@ async def test_a_blocked_type_ends_the_stream_with_an_in_band_error(
 def test_shadow_policies_guard_nothing() -> None:
     shadow = parse_policy("id: s\nshadow: true\nentities:\n  PERSON: {response: mask}\n")
     assert guarded_types(shadow) == frozenset()
+
+
+async def test_an_iban_in_full_width_digits_is_held_and_masked_too(
+    analysis: AnalysisService,
+) -> None:
+    # Eager mode holds text from the first digit on: a digit of any script counts, or a
+    # value written in full-width digits would stream out unanalysed (issue 12, item 6).
+    policy = load_preset("gdpr-default")
+    applied = Applied(policy, "enforce", tenant="t")
+    guard = AnswerGuard(analysis, applied)
+    wide = "GB82 WEST 1234 5698 7654 32".translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)})
+    text = f"Bitte überweisen Sie den Betrag an {wide} bis Freitag, danke sehr."
+    out = await _run(guard, _pieces(text, 3))
+    assert "".join(out) == text.replace(wide, "<IBAN>")
+    assert applied.answer == {("IBAN", "mask"): 1}

@@ -3,11 +3,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from gateway.openai.body import StrictJsonRoute
 from gateway.openai.chat.schemas import ChatCompletionRequest
 from gateway.openai.proxy import proxy
-from gateway.resources import HintsDep, PrincipalDep, RequestIdDep, ResourcesDep
+from gateway.resources import (
+    HintsDep,
+    PrincipalDep,
+    RequestIdDep,
+    ResourcesDep,
+    SettlementDep,
+)
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -17,6 +24,7 @@ async def create_chat_completion(
     resources: ResourcesDep,
     request_id: RequestIdDep,
     hints: HintsDep,
+    settlement: SettlementDep,
 ) -> Response:
     return await proxy(
         resources,
@@ -26,4 +34,5 @@ async def create_chat_completion(
         body,
         stream=bool(body.stream),
         hints=hints,
+        settlement=settlement,
     )

@@ -16,7 +16,7 @@ from gateway.routing.build import build_router
 from gateway.routing.view import RouteContext
 from gateway.settings import Settings
 from gateway.topology import Tenant, Topology
-from gateway.upstream.forwarder import Forwarder
+from gateway.upstream.forwarder import JSON, Forwarder
 from tests.unit.conftest import IDLE_METRICS
 
 TENANT = Tenant("t", frozenset({"DE"}), None)
@@ -132,16 +132,18 @@ async def test_a_request_waits_for_a_slot_until_its_deadline_then_gets_429() -> 
         router = build_router(settings, topology, client)
         forwarder = Forwarder(client, router)
         held = [
-            await forwarder.open(TENANT, topology.engines, "/v1/x", b"{}", f"r{i}", CTX)
+            await forwarder.open(
+                TENANT, topology.engines, "/v1/x", b"{}", f"r{i}", CTX, expect=JSON
+            )
             for i in range(2)
         ]  # both engines at their cap of one
         with pytest.raises(RateLimited) as refused:
-            await forwarder.open(TENANT, topology.engines, "/v1/x", b"{}", "r3", CTX)
+            await forwarder.open(TENANT, topology.engines, "/v1/x", b"{}", "r3", CTX, expect=JSON)
         assert refused.value.code == "engines_busy"
         assert int(refused.value.headers["retry-after"]) >= 1
         await held[0].aclose()  # a slot frees: the next request gets it at once
         third = await asyncio.wait_for(
-            forwarder.open(TENANT, topology.engines, "/v1/x", b"{}", "r4", CTX), 1
+            forwarder.open(TENANT, topology.engines, "/v1/x", b"{}", "r4", CTX, expect=JSON), 1
         )
         for stream in (held[1], third):
             await stream.aclose()

@@ -198,6 +198,7 @@ class Engines:
 
     behaviour: dict[str, str]
     load: tuple[float, float, float] = (3.0, 1.0, 0.5)
+    context: int = 8192  # max_model_len on the engines' model cards
 
     def __post_init__(self) -> None:
         self.requests: list[httpx.Request] = []
@@ -217,6 +218,9 @@ class Engines:
             return httpx.Response(200, text="<html>hello</html>")
         if request.url.path == "/health":
             return httpx.Response(200)
+        if request.url.path == "/v1/models":
+            card = {"id": "llama-70b", "object": "model", "max_model_len": self.context}
+            return httpx.Response(200, json={"object": "list", "data": [card]})
         return httpx.Response(200, text=vllm_metrics(*self.load))
 
 
@@ -252,8 +256,10 @@ async def test_a_refresh_records_health_and_load_and_sends_the_pools_key() -> No
     assert sorted((r.url.host, r.url.path) for r in fake.requests) == [
         ("ok-1.engine", "/health"),
         ("ok-1.engine", "/metrics"),
+        ("ok-1.engine", "/v1/models"),  # the first good scrape reads the model cards too
         ("ok-2.engine", "/health"),
         ("ok-2.engine", "/metrics"),
+        ("ok-2.engine", "/v1/models"),
     ]
     assert sample("sovereign_engine_up", keyed) == 1.0
     assert sample("sovereign_engine_load", keyed, kind="running") == 3.0
@@ -300,6 +306,8 @@ async def test_one_refresh_scrapes_all_engines_at_once() -> None:
     everyone = asyncio.Event()
 
     async def barrier(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(404)  # read after the scrape; not what this test is about
         arrived.append(request)
         if len(arrived) == 2 * len(hosts):
             everyone.set()
@@ -400,7 +408,7 @@ async def test_a_request_sent_while_the_scrape_is_on_the_wire_counts_as_inflight
     tickets = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/health":
+        if request.url.path in ("/health", "/v1/models"):
             return httpx.Response(200)
         tickets.append(monitor.started(target))  # after the scrape left, before its answer
         return httpx.Response(200, text=vllm_metrics(1, 0, 0.1))
@@ -411,6 +419,30 @@ async def test_a_request_sent_while_the_scrape_is_on_the_wire_counts_as_inflight
     assert monitor.view(target).inflight == 1
     monitor.finished(tickets[0])
     assert monitor.view(target).inflight == 0
+
+
+async def test_model_cards_give_the_context_length_and_are_reread_only_now_and_then() -> None:
+    small, large = engine("small.engine"), engine("large.engine")
+    fake = Engines({"small.engine": "ok", "large.engine": "ok"}, context=4096)
+    clock = FakeClock()
+    monitor = monitor_for(fake, [small, large], clock, models_every=60.0)
+    assert monitor.context_length("llama-70b", [small, large]) is None  # nothing read yet
+
+    await monitor.refresh()
+    assert monitor.context_length("llama-70b", [small, large]) == 4096
+    assert monitor.context_length("other-model", [small, large]) is None
+
+    fake.context = 32768
+    clock.now += 10
+    await monitor.refresh()  # within models_every: the cards are not read again
+    assert monitor.context_length("llama-70b", [small]) == 4096
+    clock.now += 60
+    fake.behaviour["large.engine"] = "garbage"  # its scrape fails: its cards stay as they were
+    await monitor.refresh()
+    assert monitor.context_length("llama-70b", [small]) == 32768
+    assert monitor.context_length("llama-70b", [large]) == 4096
+    cards = [r.url.host for r in fake.requests if r.url.path == "/v1/models"]
+    assert sorted(cards) == ["large.engine", "small.engine", "small.engine"]
 
 
 def test_track_counts_a_request_until_it_ends_even_by_an_error() -> None:

@@ -46,8 +46,8 @@ def fresh(**fields: Any) -> UsageRecord:
 
 def test_a_streamed_request_is_counted_timed_and_its_tokens_added() -> None:
     record = fresh(stream=True, duration_ms=250.0, ttft_ms=42.0)
-    observe(record)
-    observe(record.model_copy(update={"prompt_tokens": 5, "completion_tokens": 1}))
+    observe(record, {record.model})
+    observe(record.model_copy(update={"prompt_tokens": 5, "completion_tokens": 1}), {record.model})
 
     samples = scrape()
     tenant, model, endpoint = record.tenant, record.model, "chat.completions"
@@ -76,7 +76,7 @@ def test_a_streamed_request_is_counted_timed_and_its_tokens_added() -> None:
 
 def test_without_a_first_token_or_completion_nothing_is_made_up() -> None:
     record = fresh(endpoint="embeddings", ttft_ms=None, completion_tokens=0, prompt_tokens=7)
-    observe(record)
+    observe(record, {record.model})
 
     samples = scrape()
     assert key("sovereign_time_to_first_token_seconds_count", model=record.model) not in samples
@@ -101,7 +101,7 @@ def test_without_a_first_token_or_completion_nothing_is_made_up() -> None:
 def test_status_classes(status: str, http_status: int, expected: str) -> None:
     record = fresh(status=status, http_status=http_status)
     assert status_class(record) == expected
-    observe(record)
+    observe(record, {record.model})
     labels = {
         "tenant": record.tenant,
         "endpoint": record.endpoint,
@@ -120,7 +120,7 @@ def free_port() -> int:
 
 async def test_the_metrics_server_serves_only_get_metrics_and_stops() -> None:
     record = fresh()
-    observe(record)
+    observe(record, {record.model})
     async with MetricsServer("127.0.0.1", 0) as server:
         base = f"http://127.0.0.1:{server.port}"
         async with httpx.AsyncClient(base_url=base, trust_env=False) as client:
