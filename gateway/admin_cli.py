@@ -27,14 +27,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.cli_support import CliExit, guarded
+from gateway.core.limits import Limits
+from gateway.core.tenant import TenantSpec
+from gateway.core.usage import UsageRecord
 from gateway.errors import GatewayError
-from gateway.metering.record import UsageRecord
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.redis_store import RedisQuotaStore
-from gateway.settings import LimitsSettings, Settings, load_settings
+from gateway.settings import Settings, load_settings
 from gateway.telemetry.hub import open_audit_trail
 from gateway.tenancy.admin import TenantAdmin
-from gateway.tenancy.records import DegradedMode, KeyRecord
+from gateway.tenancy.records import KeyRecord
 from gateway.tenancy.store import RedisDirectoryStore
 from gateway.usage_export import FORMATS, Format, export, time_range
 
@@ -125,7 +127,7 @@ def _print_json(model: BaseModel) -> None:
     print(orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
 
 
-def _limits(args: argparse.Namespace) -> LimitsSettings | None:
+def _limits(args: argparse.Namespace) -> Limits | None:
     given = {
         "requests_per_minute": args.rpm,
         "tokens_per_minute": args.tpm,
@@ -133,7 +135,7 @@ def _limits(args: argparse.Namespace) -> LimitsSettings | None:
         "monthly_tokens": args.monthly_tokens,
     }
     values = {k: v for k, v in given.items() if v is not None}
-    return LimitsSettings(**values) if values else None
+    return Limits(**values) if values else None
 
 
 def _key_status(key: KeyRecord, now: float) -> str:
@@ -147,18 +149,25 @@ def _key_status(key: KeyRecord, now: float) -> str:
 # Tenants
 
 
+def _tenant_spec(args: argparse.Namespace) -> TenantSpec:
+    given = {
+        "id": args.tenant,
+        "allowed_jurisdictions": args.jurisdictions,
+        "allowed_models": args.models,
+        "limits": _limits(args),
+        "degraded_mode": args.degraded_mode,
+        "policy": args.policy,
+        "retention_days": args.retention_days,
+        "ai_act_marker": args.ai_act_marker or None,
+    }
+    return TenantSpec(**{k: v for k, v in given.items() if v is not None})
+
+
 @_guarded
 def _tenants_create(args: argparse.Namespace) -> int:
     record = _call(
         args,
-        lambda s: s.tenants.create_tenant(
-            args.tenant,
-            args.jurisdictions,
-            allowed_models=args.models,
-            limits=_limits(args),
-            degraded_mode=cast(DegradedMode, args.degraded_mode),
-            policy=args.policy,
-        ),
+        lambda s: s.tenants.create_tenant(_tenant_spec(args)),
     )
     _print_json(record)
     return 0
@@ -348,6 +357,17 @@ def register(
         "--policy",
         metavar="ID",
         help="its GDPR policy (a preset such as gdpr-default; default: the gateway's default)",
+    )
+    create_p.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="N",
+        help="audit content and content logs are deleted after N days (default: the gateway's)",
+    )
+    create_p.add_argument(
+        "--ai-act-marker",
+        action="store_true",
+        help="answers say they are AI-generated (EU AI Act Art. 50)",
     )
     create_p.set_defaults(func=_tenants_create)
     list_p = tenants_sub.add_parser("list", parents=[store], help="list the tenants")

@@ -10,10 +10,8 @@ from gateway.admin.engines import router as engines_router
 from gateway.admin.router import router as admin_router
 from gateway.admin.subjects import router as subjects_router
 from gateway.edge import EdgeMiddleware
-from gateway.openai.chat.router import router as chat_router
-from gateway.openai.completions.router import router as completions_router
-from gateway.openai.embeddings.router import router as embeddings_router
-from gateway.openai.models.router import router as models_router
+from gateway.openai.models import router as models_router
+from gateway.pipeline.routes import describe, inference_routes
 from gateway.resources import lifespan_for
 from gateway.settings import Settings
 from gateway.settle import SettleMiddleware
@@ -29,8 +27,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    for router in (chat_router, completions_router, embeddings_router, models_router):
-        app.include_router(router)
+    app.router.routes.extend(inference_routes())  # the request path: gateway/pipeline
+    describe(app)
+    app.include_router(models_router)
     app.include_router(probes.router)
     app.include_router(admin_router)
     app.include_router(engines_router)

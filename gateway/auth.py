@@ -12,11 +12,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 
+from gateway.core.tenant import Principal
 from gateway.errors import AuthenticationFailed
-from gateway.quota.limits import Scope
-from gateway.topology import Tenant
 
 KEY_PREFIX = "sk-sov-"
 _BEARER = "bearer "
@@ -33,17 +31,6 @@ def hash_key(key: str, pepper: bytes | None = None) -> str:
         digest = hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
         return "hmac-sha256:" + digest
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the tenant and which of its keys was used (never the key)."""
-
-    tenant: Tenant
-    key_id: str
-    # The limits this request is admitted against: the tenant's, and the key's if it has any.
-    scopes: tuple[Scope, ...] = ()
-    expires_at: float | None = None  # a rotated key's grace period ends here
 
 
 class KeyRing:

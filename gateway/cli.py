@@ -1,4 +1,6 @@
-"""``sovereign-gateway``: serve, quick mode, key tools, and the local demo (``make run``)."""
+"""``sovereign-gateway``: serve, quick mode, key tools, the admin and audit commands; the
+development commands (``run-local``, ``capacity``) plug in through the
+``sovereign_gateway.commands`` entry points (pyproject.toml), from their own packages."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -159,18 +162,6 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run_local(args: argparse.Namespace) -> int:
-    from gateway.demo import run_local
-
-    return run_local(port=args.port, engine_port=args.engine_port)
-
-
-def _cmd_capacity(args: argparse.Namespace) -> int:
-    from loadtest.capacity import main as capacity_main
-
-    return capacity_main(args.capacity_args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sovereign-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,16 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(sub)
     # End of the admin commands.
 
-    local_p = sub.add_parser("run-local", help="start the local vLLM engine and the gateway")
-    local_p.add_argument("--port", type=int, default=8080)
-    local_p.add_argument("--engine-port", type=int, default=8011)
-    local_p.set_defaults(func=_cmd_run_local)
-
-    capacity_p = sub.add_parser(
-        "capacity", help="capacity planner: gpus | users | report (see `capacity -h`)"
-    )
-    capacity_p.add_argument("capacity_args", nargs=argparse.REMAINDER)
-    capacity_p.set_defaults(func=_cmd_capacity)
+    # Development commands (run-local, capacity) come from their own packages as plugins.
+    for command in entry_points(group="sovereign_gateway.commands"):
+        command.load()(sub)
     return parser
 
 

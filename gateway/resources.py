@@ -1,4 +1,6 @@
-"""Shared resources, created in the lifespan and reached through typed dependencies."""
+"""Shared resources, created in the lifespan: the request path (``pipeline``, read by the
+inference routes) and what the other routes (admin, models, probes) reach through typed
+dependencies."""
 
 from __future__ import annotations
 
@@ -6,25 +8,24 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
 
-from gateway.auth import Principal
 from gateway.auth_failures import AuthFailures
+from gateway.core.tenant import Principal
 from gateway.erasure import register_erasers
 from gateway.errors import AuthenticationFailed
 from gateway.health import EngineHealth
 from gateway.metering import estimate
 from gateway.metering.service import Metering
+from gateway.pipeline.build import build_pipeline
 from gateway.privacy.service import Privacy, build_privacy, check_privacy_settings
 from gateway.quota.store import QuotaStore
 from gateway.routing.build import build_router
 from gateway.routing.router import Router
-from gateway.routing.view import Priority
 from gateway.settings import Settings
-from gateway.settle import Settlement
 from gateway.stores import build_stores, gateway_id
 from gateway.telemetry.hub import Observability, build_observability
 from gateway.telemetry.metrics_server import MetricsServer
@@ -44,7 +45,6 @@ class Resources:
     tenant_admin: TenantAdmin
     quota_store: QuotaStore
     metering: Metering
-    forwarder: Forwarder
     health: EngineHealth
     gateway_id: str
     privacy: Privacy
@@ -53,7 +53,7 @@ class Resources:
     auth_failures: AuthFailures
 
 
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Resources]]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
 
 
 def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Lifespan:
@@ -68,7 +68,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     check_residency(settings)  # no sink, store or engine outside the jurisdictions
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         replica = gateway_id(settings)
         stores = build_stores(settings, replica)
         observability = await build_observability(settings, replica)
@@ -92,9 +92,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 router = build_router(settings, topology, client)
                 forwarder = Forwarder(client, router)
                 health = EngineHealth(router.monitor, topology.engines)
-                retention = {
-                    t.id: float(t.retention_days) for t in settings.tenants if t.retention_days
-                }
+                retention = directory.retention_days()  # as stored: the admin API sets it
                 loops = [
                     asyncio.create_task(directory.watch()),
                     asyncio.create_task(router.monitor.run()),
@@ -112,24 +110,35 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     )
                     loops.append(asyncio.create_task(stores.metering.replay_forever(interval)))
                     loops.append(asyncio.create_task(keep_alive))
+                auth_failures = AuthFailures(pepper)
+                pipeline = build_pipeline(
+                    settings,
+                    topology,
+                    directory,
+                    auth_failures,
+                    privacy,
+                    stores.metering,
+                    observability,
+                    router.monitor,
+                    forwarder,
+                    replica,
+                )
+                resources = Resources(
+                    settings,
+                    topology,
+                    directory,
+                    admin,
+                    stores.quota,
+                    stores.metering,
+                    health,
+                    replica,
+                    privacy,
+                    router,
+                    observability,
+                    auth_failures,
+                )
                 try:
-                    yield {
-                        "resources": Resources(
-                            settings,
-                            topology,
-                            directory,
-                            admin,
-                            stores.quota,
-                            stores.metering,
-                            forwarder,
-                            health,
-                            replica,
-                            privacy,
-                            router,
-                            observability,
-                            AuthFailures(pepper),
-                        )
-                    }
+                    yield {"resources": resources, "pipeline": pipeline}
                 finally:
                     for loop in loops:
                         loop.cancel()
@@ -153,39 +162,6 @@ async def get_resources(request: Request) -> Resources:
     return resources
 
 
-async def get_request_id(request: Request) -> str:
-    request_id: str = request.state.request_id
-    return request_id
-
-
-async def get_settlement(request: Request) -> Settlement:
-    settlement: Settlement = request.state.settlement
-    return settlement
-
-
-@dataclass(frozen=True, slots=True)
-class RequestHints:
-    """What a client may say about its request in headers (no content)."""
-
-    conversation: str | None  # the pseudonym map's scope (privacy.conversation_header)
-    session: str | None  # the affinity key (routing.session_header)
-    priority: Priority
-    subject: str | None = None  # the data subject (telemetry.subject_header), for erasure
-
-
-async def get_hints(request: Request) -> RequestHints:
-    resources: Resources = request.state.resources
-    settings = resources.settings
-    headers = request.headers
-    batch = headers.get("x-sovereign-priority", "").strip().lower() == "batch"
-    return RequestHints(
-        headers.get(settings.privacy.conversation_header),
-        headers.get(settings.routing.session_header),
-        Priority.BATCH if batch else Priority.INTERACTIVE,
-        headers.get(settings.telemetry.subject_header),
-    )
-
-
 async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
@@ -200,6 +176,3 @@ async def authenticate(
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-RequestIdDep = Annotated[str, Depends(get_request_id)]
-HintsDep = Annotated[RequestHints, Depends(get_hints)]
-SettlementDep = Annotated[Settlement, Depends(get_settlement)]

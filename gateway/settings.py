@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -28,11 +27,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-# ISO 3166-1 alpha-2, upper case. The EU uses "EL" for Greece in some registers; ISO says GR.
-Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-# Policy ids and data classes: lower-case words with dashes, as in policies/presets.
-PolicyName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+from gateway.core.limits import Limits
+from gateway.core.names import Identifier, Jurisdiction, PolicyName
+from gateway.core.tenant import TenantSpec
+
 StrategyName = Literal["round_robin", "least_load", "affinity"]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
 
@@ -112,13 +110,8 @@ class PoolSettings(_Section):
         return engines
 
 
-class LimitsSettings(_Section):
-    """Per tenant, or per key (on top of its tenant's). 0 means no limit."""
-
-    requests_per_minute: int = Field(0, ge=0)
-    tokens_per_minute: int = Field(0, ge=0)
-    concurrent: int = Field(0, ge=0)
-    monthly_tokens: int = Field(0, ge=0)
+# Per tenant, or per key (on top of its tenant's): the one Limits model (gateway/core).
+LimitsSettings = Limits
 
 
 class ApiKeySettings(_Section):
@@ -138,27 +131,11 @@ class ApiKeySettings(_Section):
         return value
 
 
-class TenantSettings(_Section):
-    """A tenant the store is bootstrapped with (keys can also be issued through the admin API)."""
+class TenantSettings(TenantSpec):
+    """A tenant the store is bootstrapped with: its specification (gateway/core/tenant.py),
+    plus keys (more can be issued through the admin API)."""
 
-    id: Identifier
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
-    allowed_jurisdictions: list[Jurisdiction] = Field(default_factory=lambda: ["DE"], min_length=1)
-    # Model names this tenant may use; "*" means every model served in its jurisdictions.
-    allowed_models: list[str] = Field(default_factory=lambda: ["*"])
-    limits: LimitsSettings = LimitsSettings()
-    # While Redis is unreachable: refuse with 503 (fail_closed) or serve under this
-    # replica's local limits (fail_open). Chosen per tenant, never silently.
-    degraded_mode: Literal["fail_closed", "fail_open"] = "fail_closed"
-    # The GDPR policy applied to this tenant's requests (a preset in policies/presets or a
-    # file in privacy.policy_files); unset: privacy.default_policy.
-    policy: PolicyName | None = None
-    # Sites to prefer, in order, among those its jurisdictions allow (e.g. its own site).
-    preferred_sites: list[Identifier] = Field(default_factory=list)
-    # Audit content and content logs are deleted after this many days (None: the default).
-    retention_days: int | None = Field(None, ge=1)
-    # Responses carry the EU AI Act Art. 50 marker that the content is AI-generated.
-    ai_act_marker: bool = False
 
 
 class RoutingSettings(_Section):

@@ -16,8 +16,8 @@ from typing import Literal, TextIO
 
 import orjson
 
+from gateway.core.usage import UsageRecord
 from gateway.errors import InvalidRequest
-from gateway.metering.record import UsageRecord
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")

@@ -93,3 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = users_for_gpus(perf, work, slo, args.gpus)
     print(describe(plan, work, slo))
     return 0
+
+
+def register_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``sovereign-gateway capacity ...``, plugged into the gateway's CLI by its entry point
+    (pyproject.toml): the gateway does not import the planner."""
+    parser = commands.add_parser(
+        "capacity", help="capacity planner: gpus | users | report (see `capacity -h`)"
+    )
+    parser.add_argument("capacity_args", nargs=argparse.REMAINDER)
+
+    def run(args: argparse.Namespace) -> int:
+        return main(args.capacity_args)
+
+    parser.set_defaults(func=run)

@@ -18,7 +18,7 @@ import openai
 import redis
 import yaml
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from tests.servers import free_port, wait_healthy
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379/0"

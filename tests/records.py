@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 
 DEFAULTS: dict[str, Any] = {
     "key_id": "k1",

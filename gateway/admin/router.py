@@ -24,6 +24,7 @@ from gateway.admin.schemas import (
     TenantCreate,
     TenantUpdate,
     UsageReport,
+    tenant_changes,
 )
 from gateway.errors import NotFound
 from gateway.openai.body import StrictJsonRoute
@@ -42,15 +43,7 @@ async def list_tenants(admin: AdminDep) -> list[TenantRecord]:
 
 @router.post("/tenants", status_code=201)
 async def create_tenant(body: TenantCreate, admin: AdminDep) -> TenantRecord:
-    return await admin.tenant_admin.create_tenant(
-        body.id,
-        list(body.allowed_jurisdictions),
-        allowed_models=body.allowed_models,
-        limits=body.limits,
-        degraded_mode=body.degraded_mode,
-        policy=body.policy,
-        preferred_sites=body.preferred_sites,
-    )
+    return await admin.tenant_admin.create_tenant(body)
 
 
 @router.get("/tenants/{tenant_id}")
@@ -59,16 +52,12 @@ async def get_tenant(tenant_id: str, admin: AdminDep) -> TenantRecord:
 
 
 @router.patch("/tenants/{tenant_id}")
-async def update_tenant(tenant_id: str, body: TenantUpdate, admin: AdminDep) -> TenantRecord:
-    return await admin.tenant_admin.update_tenant(
-        tenant_id,
-        allowed_jurisdictions=body.allowed_jurisdictions,
-        allowed_models=body.allowed_models,
-        limits=body.limits,
-        degraded_mode=body.degraded_mode,
-        policy=body.policy,
-        preferred_sites=body.preferred_sites,
-    )
+async def update_tenant(
+    tenant_id: str,
+    body: TenantUpdate,
+    admin: AdminDep,
+) -> TenantRecord:
+    return await admin.tenant_admin.update_tenant(tenant_id, tenant_changes(body))
 
 
 @router.get("/tenants/{tenant_id}/keys")

@@ -3,47 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.metering.record import UsageRecord
-from gateway.settings import Identifier, Jurisdiction, LimitsSettings, PolicyName
-from gateway.tenancy.records import DegradedMode, KeyRecord
+from gateway.core.limits import Limits
+from gateway.core.names import Identifier
+from gateway.core.tenant import TenantSpec, partial_of
+from gateway.core.usage import UsageRecord
+from gateway.tenancy.records import KeyRecord
 from gateway.usage_export import Summary, Totals
-
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TenantCreate(_Request):
-    id: Identifier
-    allowed_jurisdictions: list[Jurisdiction] = Field(min_length=1)
-    # Omitted: every model ("*"). An empty list is refused rather than read as "all".
-    allowed_models: list[ModelName] | None = Field(None, min_length=1)
-    limits: LimitsSettings | None = None
-    degraded_mode: DegradedMode = "fail_closed"
-    policy: PolicyName | None = None  # omitted: the gateway's default policy
-    preferred_sites: list[Identifier] = Field(default_factory=list)  # routing tries these first
+class TenantCreate(TenantSpec):
+    """A new tenant: its specification (gateway/core/tenant.py), every field of it."""
 
 
-class TenantUpdate(_Request):
-    """Only the fields given change; ``limits`` replaces the tenant's limits as a whole."""
+if TYPE_CHECKING:
 
-    allowed_jurisdictions: list[Jurisdiction] | None = Field(None, min_length=1)
-    allowed_models: list[ModelName] | None = Field(None, min_length=1)
-    limits: LimitsSettings | None = None
-    degraded_mode: DegradedMode | None = None
-    policy: PolicyName | None = None
-    preferred_sites: list[Identifier] | None = None
+    class TenantUpdate(_Request):
+        """Every field of TenantSpec but ``id``, optional (built below at run time)."""
+
+else:
+    # Only the fields given change; ``limits`` replaces the tenant's limits as a whole. A
+    # field whose default is "none" (policy, retention_days) is reset by an explicit null.
+    TenantUpdate = partial_of(TenantSpec, "TenantUpdate", _Request)
+
+
+def tenant_changes(body: BaseModel) -> dict[str, object]:
+    """The fields a ``TenantUpdate`` sets: those given, nulls only where null means a default."""
+    given = body.model_dump(exclude_unset=True)
+    resettable = {name for name, f in TenantSpec.model_fields.items() if f.default is None}
+    return {k: v for k, v in given.items() if v is not None or k in resettable}
 
 
 class KeyIssue(_Request):
     id: Identifier | None = None  # default: "<tenant>-<8 hex>"
-    limits: LimitsSettings | None = None  # on top of the tenant's
+    limits: Limits | None = None  # on top of the tenant's
 
 
 class KeyRotate(_Request):
@@ -55,7 +55,7 @@ class KeyOut(BaseModel):
     id: str
     tenant: str
     hint: str
-    limits: LimitsSettings | None
+    limits: Limits | None
     created_at: float
     revoked_at: float | None
     active: bool

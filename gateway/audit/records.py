@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.core.usage import UsageRecord
 from gateway.errors import GatewayError
-from gateway.metering.record import UsageRecord
 
 # The names of the erasable fields, shared by every record kind.
 ERASABLE_FIELDS = frozenset({"subject_ref", "content"})

@@ -46,7 +46,7 @@ from gateway.audit.records import (
     Detail,
     RequestAudit,
 )
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 
 ERASE_ACTION = "subject.erase"
 DAY = 86_400.0

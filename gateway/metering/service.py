@@ -24,9 +24,10 @@ import time
 import structlog
 from redis.exceptions import RedisError
 
-from gateway.auth import Principal
+from gateway.core.limits import Decision
+from gateway.core.tenant import Principal
+from gateway.core.usage import UsageRecord
 from gateway.errors import QuotaExceeded, QuotaStoreUnavailable, RateLimited
-from gateway.metering.record import UsageRecord
 from gateway.metering.spool import DiskSpool, SpoolEntry
 from gateway.metrics import (
     LEDGER_REPLAYED,
@@ -36,7 +37,6 @@ from gateway.metrics import (
     QUOTA_DEGRADED,
     QUOTA_REFUSED,
 )
-from gateway.quota.limits import Decision
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.pending import PendingAdmission, heartbeat_every
 from gateway.quota.redis_store import RedisQuotaStore

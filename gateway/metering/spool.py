@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from gateway.core.limits import Scope
+from gateway.core.usage import UsageRecord
 from gateway.jsonl import replacement
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Scope
 from gateway.quota.pending import SettledScope, settled_scopes
 from gateway.quota.store import check_subject_ref
 

@@ -12,15 +12,20 @@ what was relayed.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.metering.usage import Usage, usage_of_chunk
+from gateway.core.usage import Usage
+from gateway.metering.usage import USAGE_MARK, usage_of_chunk
 from gateway.upstream.forwarder import UpstreamStream
+from gateway.upstream.sse import ends_with_done
 
 _ERROR_MARK = b'data: {"error"'
-_DONE = b"data: [DONE]"
+_OBJECT = b"data: {"
+_OBJECT_END = b"}\n\n"
+_EVENT_ENDS = re.compile(rb"\r\n\r\n|\n\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +75,49 @@ class MeteredStream:
         return self._iterator
 
     def _tap(self, event: bytes) -> bytes:
-        """Sees each chunk of whole events on its way; returns what to relay."""
+        """Sees each chunk of whole events on its way; returns what to relay.
+
+        The usual chunk is one content event: one newline pair at its end, a JSON object
+        that is neither an error nor carries usage (both marks are structural: inside a JSON
+        string their quotes would be escaped). Four byte tests say so; anything else takes
+        the general way."""
         if self._first is None:
             self._first = time.perf_counter()
-        if _DONE in event:
-            self._completed = True  # the protocol's own end of stream
-        found = usage_of_chunk(event)
-        if found is not None:
-            self._usage = found.usage
-            event = found.without_usage_event if self._strip else event
-        elif _ERROR_MARK in event:
-            self._failed = True
-        else:
-            self._content_events += event.count(b"\n\n") - (_DONE in event)
+        if (
+            event.endswith(_OBJECT_END)
+            and event.find(b"\n") == len(event) - 2
+            and USAGE_MARK not in event
+            and not event.startswith(_ERROR_MARK)
+        ):
+            self._content_events += 1
             if self._capture is not None:
                 self._capture(event)
+        else:
+            event = self._meter(event)
         if self._transform is not None and event:
             return self._transform(event)
         return event
+
+    def _meter(self, chunk: bytes) -> bytes:
+        """Any chunk, event by event: the end of the stream, usage (stripped unless asked
+        for), errors, content events; whatever events were written together."""
+        if ends_with_done(chunk):
+            self._completed = True  # the protocol's own end of stream
+        found = usage_of_chunk(chunk)
+        content = 0
+        for event in _EVENT_ENDS.split(chunk):
+            if event.startswith(_ERROR_MARK):
+                self._failed = True
+            elif event.startswith(_OBJECT) and USAGE_MARK not in event:
+                content += 1
+        if content:
+            self._content_events += content
+            if self._capture is not None:
+                self._capture(chunk)
+        if found is None:
+            return chunk
+        self._usage = found.usage
+        return found.without_usage_event if self._strip else chunk
 
     async def aclose(self, *, client_gone: bool = False) -> None:
         """Close the engine stream and meter, exactly once, whatever happened before."""

@@ -9,13 +9,10 @@ import orjson
 
 # In an SSE event the engine's JSON is compact; inside string values quotes are escaped, so
 # this byte sequence only matches the real field, and other events are never parsed.
-_USAGE_MARK = b'"usage":{'
+USAGE_MARK = b'"usage":{'
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
+from gateway.core.usage import Usage  # noqa: E402  (the value type lives in the bottom layer)
 
 
 def usage_of(document: Any) -> Usage | None:
@@ -48,13 +45,13 @@ class ChunkUsage:
 
 def usage_of_chunk(chunk: bytes) -> ChunkUsage | None:
     """Usage carried by a chunk of whole SSE events (``data: {...}\n\n``...), if any."""
-    if _USAGE_MARK not in chunk:
+    if USAGE_MARK not in chunk:
         return None
     found: Usage | None = None
     kept: list[bytes] = []
     separator = b"\r\n\r\n" if b"\r\n\r\n" in chunk else b"\n\n"
     for event in chunk.split(separator):
-        if _USAGE_MARK in event:
+        if USAGE_MARK in event:
             start = event.find(b"{")
             try:
                 document = orjson.loads(event[start:]) if start >= 0 else None

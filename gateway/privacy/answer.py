@@ -18,11 +18,15 @@ from gateway.metrics import POLICY_ACTIONS
 from gateway.privacy import texts as slots_of
 from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.applied import Applied
+from gateway.privacy.event_shape import EventShapes, one_event
 from policies.decide import counts, decide, mask_token, rewrite
 from policies.model import Direction
 from policies.pseudonym.chunks import ChunkRestorer, restore_body
 
 _DATA = b"data: {"
+# Chunks a restorer parses only to learn the stream's text event shape (the role event,
+# then the first token's: two suffice for vLLM).
+LEARNING_PARSES = 4
 
 
 async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) -> bytes:
@@ -66,24 +70,68 @@ async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) 
 
 
 class StreamRestoring:
-    """Rewrites each relayed SSE chunk: placeholders restored as soon as they are complete."""
+    """Rewrites each relayed SSE chunk: placeholders restored as soon as they are complete.
 
-    __slots__ = ("_restorer",)
+    Most events are relayed as they are after two one-byte searches: no "<" (written as it
+    is, or escaped: ``\\u003c``) while nothing is held back, so restoring could change
+    nothing. An event that may matter is restored without a parse when it is a plain text
+    event of a shape learned from the stream (``event_shape``): its text, decoded, goes
+    through the same restorer. Anything else is parsed, as every event once was; the first
+    few events are parsed anyway, to learn the shape from.
+    """
+
+    __slots__ = ("_learning", "_restorer", "_shapes")
 
     def __init__(self, mapping: dict[str, str]) -> None:
         self._restorer = ChunkRestorer(mapping)
+        self._shapes = EventShapes()
+        self._learning = LEARNING_PARSES
 
     def __call__(self, chunk: bytes) -> bytes:
-        # Most events hold no "<" while nothing is held back: relayed as they are, unparsed.
-        if _DATA not in chunk or (b"<" not in chunk and not self._restorer.holding):
+        # Most events: no "<" (a one-byte search), no escape (another: "\\u003c" is "<"),
+        # nothing held back. Restoring them would change nothing: relayed as they are.
+        if (
+            not self._restorer.holding
+            and chunk.find(b"<") < 0
+            and (chunk.find(b"\\") < 0 or chunk.find(b"\\u") < 0)
+        ):
+            if self._learning > 0:  # parsed only to learn the shape of text events
+                self._learning -= 1
+                self._learn(chunk)
+            return chunk
+        found = self._shapes.match(chunk)
+        if found is not None:
+            shape, text = found
+            restored = self.text(shape.index, shape.field, text)
+            return chunk if restored == text else shape.with_text(restored)
+        if _DATA not in chunk:
             return chunk
         out: list[bytes] = []
         for event in chunk.split(b"\n\n"):
             if event.startswith(_DATA) and not event.startswith(b'data: {"error"'):
                 document: Any = event_json(event)
+                if len(out) == 0 and len(event) + 2 == len(chunk):
+                    self._shapes.learn(chunk, document)
                 event = b"data: " + orjson.dumps(self._restorer.on_chunk(document))
             out.append(event)
         return b"\n\n".join(out)
+
+    def text(self, index: int, field: str, text: str) -> str:
+        """What restoring a plain text event with this text (choice ``index``'s ``field``)
+        makes of the text: for a caller that has decoded the event already."""
+        return self._restorer.on_text(index, field, text)
+
+    def _learn(self, chunk: bytes) -> None:
+        """Learn from a chunk that needs no restoring. It is relayed as it came and not
+        restored (no "<", nothing held: restoring would change nothing), so a chunk that
+        is not one valid event is left alone here, as it was before shapes."""
+        if not one_event(chunk) or not chunk.startswith(_DATA):
+            return
+        try:
+            document = orjson.loads(chunk[6:])
+        except orjson.JSONDecodeError:
+            return
+        self._shapes.learn(chunk, document)
 
 
 def event_json(event: bytes) -> Any:

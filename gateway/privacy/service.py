@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from gateway.core.text import capped
 from gateway.errors import PolicyUnavailable
 from gateway.privacy.analysis import AnalysisLimits, AnalysisService
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.privacy.prompt import PromptFilter
 from gateway.settings import Settings
-from gateway.telemetry.labels import capped
 from gateway.topology import Tenant
 from policies.decide import mask_token, rewrite
 from policies.pseudonym.redis_vault import RedisPseudonymVault

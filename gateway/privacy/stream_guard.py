@@ -31,6 +31,7 @@ from gateway.metrics import POLICY_ACTIONS
 from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.answer import StreamRestoring, event_json
 from gateway.privacy.applied import Applied
+from gateway.privacy.event_shape import EventShape, EventShapes
 from gateway.upstream.relay import RelaySource
 from policies import entities
 from policies.decide import counts, decide, mask_token, rewrite
@@ -44,6 +45,8 @@ CONTEXT = 64
 _EAGER_TYPES = entities.IDENTIFIERS | entities.CONTACT | {entities.CREDIT_CARD, entities.SECRET}
 # A digit of any script (full-width ones too), an at sign of any width, a PEM marker.
 _SUSPICIOUS = re.compile(r"\S*(?:[\d@\uff20]|-----)\S*")
+# Whether there is one at all (the same characters, without extending to the whole token).
+_ANY_SUSPICIOUS = re.compile(r"[\d@\uff20]|-----")
 _DATA = b"data: {"
 
 
@@ -62,19 +65,75 @@ class _Choice:
 
 
 class AnswerGuard:
+    """Holds back and analyses what the response rules may act on; releases the rest.
+
+    ``feed`` takes each chunk of events. A plain text event of a shape learned from the
+    stream (``event_shape``) whose text needs no analysis now is handled without a parse
+    (``relay_plain``): its text, decoded, moves through the same hold-and-release logic,
+    and the event is relayed as it came unless what is released differs from its text.
+    Everything else (analysis due, the end of a choice, other events) is parsed.
+    """
+
     def __init__(self, analysis: AnalysisService, applied: Applied) -> None:
         self._analysis = analysis
         self._applied = applied
         self._eager = guarded_types(applied.policy) <= _EAGER_TYPES
         self._choices: dict[int, _Choice] = {}
+        self._shapes = EventShapes()
 
     async def feed(self, chunk: bytes) -> bytes:
+        relayed = self.relay_plain(chunk)
+        return relayed if relayed is not None else await self.feed_parsed(chunk)
+
+    def relay_plain(self, chunk: bytes) -> bytes | None:
+        """``chunk`` as ``feed_parsed`` would relay it, if it is a plain text event of a
+        known shape that needs no analysis; None (nothing changed): parse it."""
+        found = self.release_plain(chunk)
+        if found is None:
+            return None
+        shape, piece, released = found
+        return chunk if released == piece else shape.with_text(released)
+
+    def release_plain(self, chunk: bytes) -> tuple[EventShape, str, str] | None:
+        """(its shape, its text, the text released) of a plain text event of a known shape
+        that needs no analysis, the guard's state moved on as ``feed_parsed`` would move
+        it; None, with nothing changed, for any other chunk."""
+        found = self._shapes.match(chunk)
+        if found is None:
+            return None
+        shape, piece = found
+        state = self._choices.get(shape.index)
+        if state is None:
+            state = self._choices[shape.index] = _Choice()
+        text = state.pending + piece
+        if not text:
+            return shape, piece, piece
+        if self._eager and _ANY_SUSPICIOUS.search(text) is None:
+            # ``_plan`` of plain words, inlined (the usual token): the last word is held,
+            # and analysed only once it is TRAILING characters long.
+            plain = max(text.rfind(" "), text.rfind("\n")) + 1
+            if len(text) - plain >= TRAILING:
+                return None
+        else:
+            plain, analyse = self._plan(text, final=False)
+            if analyse:
+                return None
+        released = text[:plain]
+        state.pending = text[plain:]
+        if released:
+            state.context = (state.context + released)[-CONTEXT:]
+        return shape, piece, released
+
+    async def feed_parsed(self, chunk: bytes) -> bytes:
+        """``chunk`` parsed, each event's texts through the guard (the reference path)."""
         if _DATA not in chunk:
             return chunk
         out: list[bytes] = []
         for event in chunk.split(b"\n\n"):
             if event.startswith(_DATA) and not event.startswith(b'data: {"error"'):
                 document = event_json(event)
+                if not out and len(event) + 2 == len(chunk):
+                    self._shapes.learn(chunk, document)
                 await self._choices_of(document)
                 event = b"data: " + orjson.dumps(document)
             out.append(event)
@@ -96,10 +155,10 @@ class AnswerGuard:
         text = state.pending
         if not text:
             return ""
-        plain = self._plain_prefix(text, final=final)
+        plain, analyse = self._plan(text, final=final)
         held = text[plain:]
         released = text[:plain]
-        if held and (final or len(held) >= WINDOW or self._settled(held)):
+        if analyse:
             cut, masked = await self._analyse(state.context + released, held, final=final)
             released += masked
             held = held[cut:]
@@ -107,11 +166,22 @@ class AnswerGuard:
         state.context = (state.context + released)[-CONTEXT:]
         return released
 
+    def _plan(self, text: str, *, final: bool) -> tuple[int, bool]:
+        """(characters of the pending ``text`` released without analysis, whether the rest
+        must be analysed now). Pure: the fast path asks it before changing anything."""
+        plain = self._plain_prefix(text, final=final)
+        held = len(text) - plain
+        if not held:
+            return plain, False
+        return plain, final or held >= WINDOW or (self._eager and self._settled(text[plain:]))
+
     def _settled(self, held: str) -> bool:
         """Eager mode: enough plain words follow the last suspicious token to analyse it with
         the context words that come after identifiers in German ("..., meine Steuer-ID")."""
-        if not self._eager:
+        if len(held) < TRAILING:
             return False
+        if _ANY_SUSPICIOUS.search(held) is None:
+            return True  # no suspicious token: it "ended" before the held text
         last_end = 0
         for found in _SUSPICIOUS.finditer(held):
             last_end = found.end()
@@ -121,7 +191,8 @@ class AnswerGuard:
         """How much can go without analysis: up to the first suspicious token (eager mode)."""
         if not self._eager:
             return 0
-        found = _SUSPICIOUS.search(text)
+        # The cheap question first: most texts have no digit, "@" or PEM marker at all.
+        found = _SUSPICIOUS.search(text) if _ANY_SUSPICIOUS.search(text) else None
         if found is not None:
             return found.start()
         if final:
@@ -180,15 +251,23 @@ class GuardedStream:
         self._restore = StreamRestoring(mapping) if mapping else None
 
     async def events(self) -> AsyncIterator[bytes]:
+        guard, restore = self._guard, self._restore
         async for chunk in self._inner.events():
+            # The usual event: plain calls on its text, decoded once, written at most once;
+            # as ``restore(guard.feed(chunk))`` would relay it (see ``StreamRestoring``).
+            plain = guard.release_plain(chunk)
+            if plain is not None:
+                shape, piece, released = plain
+                if restore is not None:
+                    released = restore.text(shape.index, shape.field, released)
+                yield chunk if released == piece else shape.with_text(released)
+                continue
             try:
-                out = await self._guard.feed(chunk)
+                out = await guard.feed_parsed(chunk)
             except (PolicyBlocked, UpstreamError) as exc:  # withheld, or broken JSON
                 yield render_sse(exc)
                 return
-            if self._restore is not None:
-                out = self._restore(out)
-            yield out
+            yield restore(out) if restore is not None else out
 
     async def aclose(self, *, client_gone: bool = False) -> None:
         await self._inner.aclose(client_gone=client_gone)

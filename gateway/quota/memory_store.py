@@ -13,8 +13,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Decision, Scope
+from gateway.core.limits import Decision, Scope
+from gateway.core.usage import UsageRecord
 from gateway.quota.redis_store import month_of
 from gateway.quota.store import TOKENS_UNKNOWN, WINDOW_S, check_subject_ref, summarise
 

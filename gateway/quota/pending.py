@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.quota.limits import Limits, Scope
+from gateway.core.limits import Limits, Scope
 
 HEARTBEAT_TTL_S = 15.0  # a replica silent this long is dead to the sweeper (the default)
 

@@ -22,8 +22,8 @@ from importlib import resources
 
 from redis.asyncio import Redis
 
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Decision, Scope
+from gateway.core.limits import Decision, Scope
+from gateway.core.usage import UsageRecord
 from gateway.quota.pending import HEARTBEAT_TTL_S, PendingAdmission, heartbeat_key
 from gateway.quota.resp import Script, ScriptRunner, runner_for
 from gateway.quota.store import MARKER_TTL_S, check_subject_ref, summarise

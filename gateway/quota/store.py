@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Decision, Limits, Scope
+from gateway.core.limits import Decision, Limits, Scope
+from gateway.core.usage import UsageRecord
 
 WINDOW_S = 60.0
 # "Tokens left" of a scope whose bucket was not read (an earlier limit refused first).

@@ -9,6 +9,7 @@ routing/
     budget.py       the retry budget shared by all requests of a replica
     admission.py    per-engine concurrency caps, a priority queue with deadlines
     router.py       residency candidates -> breakers -> strategy -> admission -> attempts
+    build.py        the router and its parts, built once from the settings
 
 Invariant, everywhere: every function here only ever filters or reorders the candidates
 that residency computed for the tenant; none can add an engine. The property test

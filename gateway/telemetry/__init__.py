@@ -7,6 +7,11 @@
     request_metrics.py   per-request counters and histograms, observed from the UsageRecord
     metrics_server.py    the default registry served as GET /metrics on its own port
     residency.py         every sink's declared jurisdiction, checked before the start
+    hub.py               Observability: span, metrics, log line and audit record per request,
+                         recorded in batches off the request's path
+    logs.py              JSON request logs, facts and counts only
+    content_log.py       the masked content log (policies with log_content), with retention
+    labels.py            metric labels only from configuration ("other" for anything else)
 
 Tracing and metrics read no settings and no environment, and never touch OpenTelemetry's
 global provider: the lifespan builds the provider and the metrics server from the settings and

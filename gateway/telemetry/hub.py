@@ -34,7 +34,7 @@ from gateway.audit.chain import ChainEntry, Draft
 from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.postgres import PostgresAuditStore
 from gateway.audit.service import AuditStore, ErasureReceipt, parse_key
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.content import ContentCapture, masked
 from gateway.settings import Settings

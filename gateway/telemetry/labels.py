@@ -13,11 +13,6 @@ from __future__ import annotations
 from collections.abc import Collection
 
 OTHER = "other"
-MAX_CLIENT_STRING = 64  # characters of a client's string kept in logs, traces and audit
-
-
-def capped(text: str, limit: int = MAX_CLIENT_STRING) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def model_label(model: str, known: Collection[str]) -> str:

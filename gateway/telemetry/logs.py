@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.settings import Settings
 
 _log = structlog.get_logger("gateway.requests")

@@ -16,7 +16,7 @@ from typing import Final
 
 from prometheus_client import Counter, Histogram
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.telemetry.labels import model_label
 
 # LLM latencies run from a few milliseconds (an embedding, a cached refusal) to minutes (a

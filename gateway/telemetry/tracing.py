@@ -6,7 +6,7 @@ request *says*: no prompt, no completion, no ``user`` field, no PII values, not 
 error message (only its OpenAI code). That is a property of the API, not of a filter: the
 request body is never handed to the span, only the numeric sampling parameters picked from it
 by :func:`request_parameters`, and the end of the request arrives as a
-:class:`~gateway.metering.record.UsageRecord`, which holds counts and routing facts only.
+:class:`~gateway.core.usage.UsageRecord`, which holds counts and routing facts only.
 
 Cost on the request path: the span is opened with its few known attributes in one call and
 all the rest is set in one ``set_attributes`` call at the end. When tracing is off the
@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 
 TRACER_NAME: Final = "sovereign-gateway"
 SYSTEM: Final = "vllm"

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from gateway.auth import hash_key, new_key
+from gateway.core.limits import Limits
+from gateway.core.tenant import TenantSpec
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.settings import LimitsSettings, Settings
-from gateway.tenancy.records import DegradedMode, KeyRecord, TenantRecord
+from gateway.settings import Settings
+from gateway.tenancy.records import KeyRecord, TenantRecord
 from gateway.tenancy.store import DirectoryStore
 
 
@@ -59,19 +63,7 @@ class TenantAdmin:
         now = time.time()
         for t in settings.tenants:
             existing = snapshot.tenants.get(t.id)
-            record = TenantRecord(
-                id=t.id,
-                allowed_jurisdictions=list(t.allowed_jurisdictions),
-                allowed_models=list(t.allowed_models),
-                limits=t.limits,
-                degraded_mode=t.degraded_mode,
-                policy=t.policy,
-                preferred_sites=list(t.preferred_sites),
-                ai_act_marker=t.ai_act_marker,
-                retention_days=t.retention_days,
-                created_at=existing.created_at if existing else now,
-                updated_at=now,
-            )
+            record = TenantRecord.of(t, existing.created_at if existing else now, now)
             if existing is None or _differs(existing, record):
                 await self._store.put_tenant(record)
             for k in t.api_keys:
@@ -88,64 +80,31 @@ class TenantAdmin:
             raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
         return found
 
-    async def create_tenant(
-        self,
-        tenant_id: str,
-        allowed_jurisdictions: list[str],
-        allowed_models: list[str] | None = None,
-        limits: LimitsSettings | None = None,
-        degraded_mode: DegradedMode = "fail_closed",
-        policy: str | None = None,
-        preferred_sites: list[str] | None = None,
-    ) -> TenantRecord:
-        self._check_policy(policy)
-        if tenant_id in (await self._store.snapshot()).tenants:
-            raise Conflict(f"Tenant {tenant_id!r} exists already.")
+    async def create_tenant(self, spec: TenantSpec) -> TenantRecord:
+        self._check_policy(spec.policy)
+        if spec.id in (await self._store.snapshot()).tenants:
+            raise Conflict(f"Tenant {spec.id!r} exists already.")
         now = time.time()
-        record = TenantRecord(
-            id=tenant_id,
-            allowed_jurisdictions=allowed_jurisdictions,
-            allowed_models=["*"] if allowed_models is None else allowed_models,
-            limits=limits or LimitsSettings(),
-            degraded_mode=degraded_mode,
-            policy=policy,
-            preferred_sites=preferred_sites or [],
-            created_at=now,
-            updated_at=now,
-        )
+        record = TenantRecord.of(spec, now, now)
         await self._store.put_tenant(record)
-        await self._record("tenant.create", tenant_id, {"tenant": tenant_id}, [])
+        await self._record("tenant.create", spec.id, {"tenant": spec.id}, [])
         return record
 
-    async def update_tenant(
-        self,
-        tenant_id: str,
-        *,
-        allowed_jurisdictions: list[str] | None = None,
-        allowed_models: list[str] | None = None,
-        limits: LimitsSettings | None = None,
-        degraded_mode: DegradedMode | None = None,
-        policy: str | None = None,
-        preferred_sites: list[str] | None = None,
-    ) -> TenantRecord:
-        self._check_policy(policy)
+    async def update_tenant(self, tenant_id: str, changes: Mapping[str, object]) -> TenantRecord:
+        """``changes``: the spec's fields to set (``id`` excepted); the others stay."""
+        if "id" in changes:
+            raise InvalidRequest("A tenant's id cannot change.", param="id")
+        policy = changes.get("policy")
+        self._check_policy(policy if isinstance(policy, str) else None)
         current = await self.tenant(tenant_id)
-        changes: dict[str, object] = {"updated_at": time.time()}
-        if allowed_jurisdictions is not None:
-            changes["allowed_jurisdictions"] = allowed_jurisdictions
-        if allowed_models is not None:
-            changes["allowed_models"] = allowed_models
-        if limits is not None:
-            changes["limits"] = limits
-        if degraded_mode is not None:
-            changes["degraded_mode"] = degraded_mode
-        if policy is not None:
-            changes["policy"] = policy
-        if preferred_sites is not None:
-            changes["preferred_sites"] = preferred_sites
-        record = TenantRecord.model_validate({**current.model_dump(), **changes})
+        try:
+            record = TenantRecord.model_validate(
+                {**current.model_dump(), **changes, "updated_at": time.time()}
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"Invalid tenant: {exc.errors()[0]['msg']}.") from exc
         await self._store.put_tenant(record)
-        fields = sorted(k for k in changes if k != "updated_at")
+        fields = sorted(changes)
         await self._record("tenant.update", tenant_id, {"tenant": tenant_id}, fields)
         return record
 
@@ -156,7 +115,7 @@ class TenantAdmin:
         return sorted(found, key=lambda k: k.created_at)
 
     async def issue_key(
-        self, tenant_id: str, key_id: str | None = None, limits: LimitsSettings | None = None
+        self, tenant_id: str, key_id: str | None = None, limits: Limits | None = None
     ) -> tuple[KeyRecord, str]:
         """A new key: its record, and the key itself (shown once, never stored)."""
         await self.tenant(tenant_id)

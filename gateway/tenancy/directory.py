@@ -11,43 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, Mapping
 
 import structlog
 
-from gateway.auth import KeyRing, Principal
-from gateway.quota.limits import scopes_for
-from gateway.tenancy.records import TenantRecord, to_limits
+from gateway.auth import KeyRing
+from gateway.core.limits import scopes_for
+from gateway.core.tenant import Principal
 from gateway.tenancy.store import DirectoryStore, Snapshot
-from gateway.topology import Tenant
 
 log = structlog.get_logger("gateway.directory")
 
 
-def tenant_from_record(record: TenantRecord) -> Tenant:
-    models = None if "*" in record.allowed_models else frozenset(record.allowed_models)
-    limits = to_limits(record.limits)
-    assert limits is not None
-    return Tenant(
-        record.id,
-        frozenset(record.allowed_jurisdictions),
-        models,
-        limits,
-        record.degraded_mode,
-        record.policy,
-        tuple(record.preferred_sites),
-        record.ai_act_marker,
-        record.retention_days,
-    )
-
-
 def build_ring(snapshot: Snapshot, pepper: bytes | None, now: float) -> KeyRing:
-    tenants = {tid: tenant_from_record(t) for tid, t in snapshot.tenants.items()}
+    tenants = {tid: t.runtime() for tid, t in snapshot.tenants.items()}
     entries: list[tuple[str, Principal]] = []
     for key in snapshot.keys.values():
         tenant = tenants.get(key.tenant)
         if tenant is None or not key.active(now):
             continue
-        scopes = scopes_for(tenant.id, tenant.limits, key.id, to_limits(key.limits))
+        scopes = scopes_for(tenant.id, tenant.limits, key.id, key.limits)
         entries.append((key.hash, Principal(tenant, key.id, scopes, key.revoked_at)))
     return KeyRing(entries, pepper)
 
@@ -61,11 +44,17 @@ class Directory:
         self._poll = poll_interval
         self._version = -1
         self._ring = KeyRing([], pepper)
+        self._retention: dict[str, float] = {}
         self._healthy = True
 
     @property
     def version(self) -> int:
         return self._version
+
+    def retention_days(self) -> Mapping[str, float]:
+        """Each tenant's retention, as stored now (the admin API changes it): the purge reads
+        it at every run, so a change applies at the next one."""
+        return _Live(self)
 
     def authenticate(self, authorization: str | None) -> Principal:
         return self._ring.authenticate(authorization)
@@ -76,6 +65,9 @@ class Directory:
             return False
         snapshot = await self._store.snapshot()
         self._ring = build_ring(snapshot, self._pepper, time.time())
+        self._retention = {
+            t.id: float(t.retention_days) for t in snapshot.tenants.values() if t.retention_days
+        }
         self._version = snapshot.version
         return True
 
@@ -93,3 +85,19 @@ class Directory:
                 if not self._healthy:
                     log.info("directory.refresh_recovered", version=self._version)
                 self._healthy = True
+
+
+class _Live(Mapping[str, float]):
+    """The directory's current retention map, read at each access."""
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+
+    def __getitem__(self, tenant: str) -> float:
+        return self._directory._retention[tenant]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._directory._retention))
+
+    def __len__(self) -> int:
+        return len(self._directory._retention)

@@ -7,8 +7,9 @@ as it is, without being cut, which halves the relay's CPU per event.
 
 ``well_formed`` and ``ends_stream`` check the engine kept to the OpenAI stream protocol
 without parsing any JSON: every event starts ``data: {`` or is ``data: [DONE]``, and the
-stream's last chunk holds ``[DONE]`` (or the engine's own error event). A prefix test per
-chunk, and one search in the last chunk only: the relay stays as cheap as it was.
+stream's last chunk ends with ``[DONE]`` (or holds the engine's own error event). A prefix
+test and a newline search per chunk, and one search in the last chunk only: the relay stays
+as cheap as it was.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def well_formed(chunk: bytes) -> bool:
     checked where it is parsed anyway (usage, response rules)."""
     if not chunk.startswith(_EVENT_STARTS):
         return False
-    if chunk.find(b"\n\n") == len(chunk) - 2:
-        return True  # the usual chunk: one event
+    if chunk.find(b"\n") == len(chunk) - 2:
+        return True  # the usual chunk: one event (its only newline starts its end)
     rest = chunk
     while True:
         cut, width = first_separator(rest)
@@ -69,4 +70,10 @@ def well_formed(chunk: bytes) -> bool:
 def ends_stream(last: bytes) -> bool:
     """Whether the stream's last chunk ends it as the protocol does: ``[DONE]``, or an error
     event (the engine's own, or ours)."""
-    return _DONE in last or _ERROR in last
+    return ends_with_done(last) or _ERROR in last
+
+
+def ends_with_done(chunk: bytes) -> bool:
+    """Whether a chunk's last event is ``[DONE]``. Not "holds": an answer's text may say
+    ``data: [DONE]`` (an error mark cannot hide in a text: its quotes would be escaped)."""
+    return chunk.rstrip().endswith(_DONE)

@@ -113,23 +113,32 @@ def _call_delta(delta: dict[str, Any], index: int) -> dict[str, Any]:
 class ChunkRestorer:
     """Restores a stream of ``chat.completion.chunk`` or ``text_completion`` chunks."""
 
-    __slots__ = ("_choices", "_last", "_table")
+    __slots__ = ("_choices", "_holding", "_last", "_table")
 
     def __init__(self, mapping: Mapping[str, str] | RestoreTable) -> None:
         self._table = mapping if isinstance(mapping, RestoreTable) else RestoreTable(mapping)
         self._choices: dict[int, _Choice] = {}
         self._last: dict[str, Any] | None = None
+        self._holding = False  # kept by every method that feeds or flushes a restorer
 
     @property
     def holding(self) -> bool:
-        """Whether some field holds back a tail (a chunk without "<" may then still flush)."""
-        return any(state.holds() for state in self._choices.values())
+        """Whether some field holds back a tail (a chunk without "<" may then still flush).
+        Asked per streamed event, so it is kept, not computed."""
+        return self._holding
 
     def on_chunk(self, chunk: dict[str, Any]) -> dict[str, Any]:
         choices = chunk.get("choices")
         if not choices or not self._table.mapping:
             return chunk  # usage-only chunks, or nothing to restore
         self._last = chunk
+        try:
+            self._on_choices(choices)
+        finally:
+            self._holding = any(state.holds() for state in self._choices.values())
+        return chunk
+
+    def _on_choices(self, choices: list[dict[str, Any]]) -> None:
         for choice in choices:
             index = choice.get("index", 0)
             state = self._choices.get(index)
@@ -144,13 +153,31 @@ class ChunkRestorer:
             if choice.get("finish_reason") is not None:
                 state.flush_into(choice)
                 del self._choices[index]
-        return chunk
+
+    def on_text(self, index: int, field: str, piece: str) -> str:
+        """``on_chunk`` of a chunk whose one choice (``index``, no ``finish_reason``) carries
+        only a text (``field``: its delta's "content", or its "text"), and whose other fields
+        are those of a chunk seen before: the text restored, without a document to walk.
+        The stream's plain text events take this way (``gateway.privacy.event_shape``)."""
+        if (not self._holding and "<" not in piece) or not self._table.mapping:
+            # Restoring would change nothing: no "<" and nothing held. (It would only make
+            # the choice's restorers, holding nothing, which nobody could tell apart.)
+            return piece
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _Choice(self._table)
+        if not piece and field != "text":  # as on_chunk: an empty delta text is not fed
+            return piece
+        restored = state.text(field, piece)
+        self._holding = any(state.holds() for state in self._choices.values())
+        return restored
 
     def drain(self) -> dict[str, Any] | None:
         """A last chunk with what is still held back (the stream ended without a
         ``finish_reason``), or None. Send it, if any, before ``[DONE]``."""
         pending = {i: state for i, state in self._choices.items() if state.holds()}
         self._choices.clear()
+        self._holding = False
         if not pending or self._last is None:
             return None
         chunk = {k: self._last[k] for k in _ENVELOPE if k in self._last}

@@ -53,6 +53,22 @@ output text is deterministic filler drawn from the prompt (and ``seed``), its na
 (before EOS, unless ``ignore_eos``) log-normal around 200 tokens; prompt tokens come from a
 pseudo-tokenizer (``text.py``). Embeddings (384-dimension unit vectors by feature hashing)
 are served by every engine and priced as one prefill, outside the batch.
+
+Modules::
+
+    cli.py, __main__.py   ``python -m serving.simulator``
+    host.py               many engines in one process, one server per port
+    background.py         a simulator on a thread of its own, for synchronous tests
+    api.py, wire.py       one engine's HTTP surface (plain ASGI) and its plumbing
+    protocol.py           request parsing with vLLM's codes and messages
+    render.py             response bodies in vLLM's shapes
+    generate.py           one request from arrival to its last byte
+    engine.py             the scheduler core in real time
+    scheduler.py          continuous batching, counted
+    kvcache.py            KV blocks with prefix caching
+    text.py               pseudo-tokenizer, chat template, deterministic output
+    metrics.py            vLLM's Prometheus metrics
+    faults.py             scripted faults
 """
 
 from serving.simulator.background import SimulatorThread

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from gateway.auth import hash_key
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from tests.processes import SYSTEM_REDIS, VAULT_KEY, GatewayProcess, gateway_process, ledger
 from tests.servers import EngineUnderTest, engine_metric
 

@@ -25,7 +25,7 @@ from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.service import AuditTrail
 from gateway.auth import hash_key
 from gateway.cli import main
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.quota.redis_store import RedisQuotaStore, tenant_base
 from gateway.tenancy.records import KeyRecord, TenantRecord
 from gateway.tenancy.store import KEYS, TENANTS, VERSION

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.auth import hash_key
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Limits, Scope
+from gateway.core.limits import Limits, Scope
+from gateway.core.usage import UsageRecord
 from gateway.quota.redis_store import ledger_key, scope_keys, tenant_base
 from gateway.upstream.forwarder import Forwarder
 from tests.unit.conftest import FakeEngines, make_settings

@@ -18,8 +18,8 @@ from typing import Any, cast
 import pytest
 from redis.asyncio import Redis
 
-from gateway.metering.record import UsageRecord
-from gateway.quota.limits import Decision, Limits, Scope, scopes_for
+from gateway.core.limits import Decision, Limits, Scope, scopes_for
+from gateway.core.usage import UsageRecord
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.redis_store import RedisQuotaStore, ledger_key, scope_keys, tenant_base
 from gateway.quota.store import QuotaStore

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from gateway.auth import hash_key
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
 from tests.processes import VAULT_KEY, RedisServer, gateway_process, ledger

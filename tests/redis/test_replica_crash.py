@@ -19,7 +19,7 @@ import httpx
 import redis
 
 from gateway.auth import hash_key
-from gateway.quota.limits import Limits, Scope
+from gateway.core.limits import Limits, Scope
 from gateway.quota.redis_store import scope_keys, tenant_base
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from gateway.auth import hash_key
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
 from tests.processes import (

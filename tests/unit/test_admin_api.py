@@ -17,7 +17,8 @@ from gateway import http_errors
 from gateway.admin import admin_router
 from gateway.auth import hash_key
 from gateway.auth_failures import AuthFailures
-from gateway.metering.record import UsageRecord
+from gateway.core.tenant import TenantSpec
+from gateway.core.usage import UsageRecord
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.store import QuotaStore
@@ -102,7 +103,7 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> dict
 async def test_admin_routes_refuse_missing_wrong_and_tenant_credentials(
     client: httpx.AsyncClient, resources: FakeResources
 ) -> None:
-    await resources.tenant_admin.create_tenant("acme", ["DE"])
+    await resources.tenant_admin.create_tenant(TenantSpec(id="acme"))
     _, tenant_key = await resources.tenant_admin.issue_key("acme")
     for headers in (
         {},
@@ -194,7 +195,7 @@ async def test_create_get_list_and_duplicate_tenant(client: httpx.AsyncClient) -
         ({"id": "acme", "allowed_jurisdictions": ["de"]}, "allowed_jurisdictions.0"),
         ({"id": "acme", "allowed_jurisdictions": ["DEU"]}, "allowed_jurisdictions.0"),
         ({"id": "acme", "allowed_jurisdictions": []}, "allowed_jurisdictions"),
-        ({"id": "acme"}, "allowed_jurisdictions"),
+        ({"id": "acme", "allowed_jurisdictions": None}, "allowed_jurisdictions"),
         ({"id": "no spaces", "allowed_jurisdictions": ["DE"]}, "id"),
         ({"id": "acme", "allowed_jurisdictions": ["DE"], "allowed_models": []}, "allowed_models"),
         (
@@ -611,11 +612,39 @@ async def test_every_admin_change_is_handed_to_the_audit_trail_without_key_mater
         recorded.append((action, tenant, target, fields))
 
     admin = TenantAdmin(MemoryDirectoryStore(), None, audit=audit)
-    await admin.create_tenant("amt", ["DE"])
-    await admin.update_tenant("amt", degraded_mode="fail_open")
+    await admin.create_tenant(TenantSpec(id="amt"))
+    await admin.update_tenant("amt", {"degraded_mode": "fail_open"})
     record, key = await admin.issue_key("amt", "amt-1")
     await admin.revoke_key("amt", "amt-1")
     assert [r[0] for r in recorded] == ["tenant.create", "tenant.update", "key.issue", "key.revoke"]
     assert recorded[1][3] == ["degraded_mode"]
     assert recorded[2][2] == {"key": "amt-1"}
     assert all(key not in str(r) and record.hash not in str(r) for r in recorded)
+
+
+async def test_the_admin_api_sets_every_field_of_the_tenant_spec(
+    client: httpx.AsyncClient, resources: FakeResources
+) -> None:
+    # One specification (gateway/core/tenant.py) for config, record and admin bodies: the
+    # fields the admin API could not set before (ai_act_marker, retention_days) and the
+    # configuration's defaults (DE) hold here too.
+    created = await client.post(
+        "/admin/v1/tenants",
+        json={"id": "amt-spec", "ai_act_marker": True, "retention_days": 30},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert (record["allowed_jurisdictions"], record["ai_act_marker"]) == (["DE"], True)
+    assert record["retention_days"] == 30
+    patched = await client.patch(
+        "/admin/v1/tenants/amt-spec", json={"retention_days": None}, headers=ADMIN
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["retention_days"] is None  # back to the gateway's default
+    assert patched.json()["ai_act_marker"] is True  # not given: unchanged
+    refused = await client.patch(
+        "/admin/v1/tenants/amt-spec", json={"retention_days": 0}, headers=ADMIN
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "retention_days"

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.auth import KeyRing, Principal, hash_key, new_key
+from gateway.auth import KeyRing, hash_key, new_key
+from gateway.core.tenant import Principal
 from gateway.errors import AuthenticationFailed
 from gateway.topology import Tenant
 from tests.unit.conftest import CHAT, DE_KEY, FakeEngines

@@ -17,8 +17,9 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from gateway.app import create_app
-from gateway.auth import KeyRing, Principal, hash_key
+from gateway.auth import KeyRing, hash_key
 from gateway.auth_failures import AuthFailures
+from gateway.core.tenant import Principal
 from gateway.errors import AuthenticationFailed
 from gateway.topology import Tenant
 from tests.unit.conftest import CHAT, DE_KEY, make_settings

@@ -4,8 +4,9 @@ import base64
 
 import pytest
 
-from gateway.auth import KeyRing, Principal, hash_key
+from gateway.auth import KeyRing, hash_key
 from gateway.cli import _dump_with_secrets, build_parser, check_replicas, main, quick_settings
+from gateway.core.tenant import Principal
 from gateway.settings import Settings
 from gateway.topology import Tenant, Topology
 from serving.profiles import LLAMA_8B, LLAMA_70B, PROFILES

@@ -29,7 +29,7 @@ from gateway.app import create_app
 from gateway.audit.file import FILE_NAME, FileAuditStore
 from gateway.audit.service import AuditTrail
 from gateway.auth import hash_key
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.resources import Resources
 from gateway.tenancy.store import KEYS, TENANTS
 from tests.unit.conftest import make_settings

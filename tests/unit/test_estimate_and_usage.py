@@ -9,13 +9,14 @@ import orjson
 import pytest
 import tiktoken
 
+from gateway.core.usage import Usage
 from gateway.metering.estimate import (
     completion_allowance,
     count_text,
     estimate,
     prompt_tokens,
 )
-from gateway.metering.usage import ChunkUsage, Usage, usage_of_body, usage_of_chunk
+from gateway.metering.usage import ChunkUsage, usage_of_body, usage_of_chunk
 
 SENTENCE = "tiktoken is great!"
 

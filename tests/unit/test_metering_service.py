@@ -15,12 +15,12 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.auth import Principal
+from gateway.core.limits import Decision, Limits, Scope, scopes_for
+from gateway.core.tenant import Principal
+from gateway.core.usage import UsageRecord
 from gateway.errors import QuotaExceeded, QuotaStoreUnavailable, RateLimited
-from gateway.metering.record import UsageRecord
 from gateway.metering.service import Metering, rate_limit_headers, refusal
 from gateway.metering.spool import DiskSpool
-from gateway.quota.limits import Decision, Limits, Scope, scopes_for
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.topology import Tenant
 from tests.records import usage_record as make_record

@@ -6,9 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.auth import hash_key
-from gateway.settings import TenantSettings, load_settings
-from gateway.tenancy.directory import tenant_from_record
-from gateway.tenancy.records import TenantRecord
+from gateway.settings import load_settings
 from gateway.topology import Topology
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "example.yaml"
@@ -20,23 +18,11 @@ def test_the_readme_example_config_loads() -> None:
     assert [p.name for p in topology.pools] == ["muc-b200", "muc-rtx", "magdeburg-rtx"]
     assert len(topology.engines) == 5
     assert topology.engines[0].url == "http://10.10.1.11:8000"
-    stadt = tenant_from_record(_record(settings.tenants[1]))
+    stadt = settings.tenants[1].runtime()
     assert stadt.allowed_jurisdictions == frozenset({"DE"})  # the default
     assert stadt.allowed_models == frozenset({"llama-3.1-8b"})
     assert stadt.degraded_mode == "fail_closed"  # the default
-    assert tenant_from_record(_record(settings.tenants[0])).allowed_models is None
-
-
-def _record(tenant: TenantSettings) -> TenantRecord:
-    return TenantRecord(
-        id=tenant.id,
-        allowed_jurisdictions=tenant.allowed_jurisdictions,
-        allowed_models=tenant.allowed_models,
-        limits=tenant.limits,
-        degraded_mode=tenant.degraded_mode,
-        created_at=0,
-        updated_at=0,
-    )
+    assert settings.tenants[0].runtime().allowed_models is None
 
 
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.core.limits import Limits, scopes_for
 from gateway.metering.spool import DiskSpool, SpoolEntry
-from gateway.quota.limits import Limits, scopes_for
 from tests.records import usage_record
 
 

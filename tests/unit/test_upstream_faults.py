@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.resources import Resources
 from gateway.routing.breaker import BreakerState
 from tests.unit.conftest import CHAT, FakeEngines, auth, chat_ok, make_settings

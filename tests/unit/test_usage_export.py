@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.core.usage import UsageRecord
 from gateway.errors import InvalidRequest
-from gateway.metering.record import UsageRecord
 from gateway.usage_export import (
     CSV_COLUMNS,
     export,

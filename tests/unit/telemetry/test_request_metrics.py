@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metering.record import UsageRecord
+from gateway.core.usage import UsageRecord
 from gateway.telemetry.metrics_server import MetricsServer, serve_metrics
 from gateway.telemetry.request_metrics import observe, status_class
 from tests.records import usage_record

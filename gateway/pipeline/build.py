@@ -1,0 +1,50 @@
+"""Builds the request path once, in the lifespan, from the collaborators each stage needs."""
+
+from __future__ import annotations
+
+from gateway.auth_failures import AuthFailures
+from gateway.metering.service import Metering
+from gateway.pipeline.path import Pipeline
+from gateway.pipeline.record import Records
+from gateway.pipeline.stages.admit import Admit
+from gateway.pipeline.stages.authenticate import Authenticate
+from gateway.pipeline.stages.policy import ApplyPolicy
+from gateway.pipeline.stages.read import Read
+from gateway.pipeline.stages.residency import Residency
+from gateway.pipeline.stages.send import Send
+from gateway.pipeline.stages.shape import Shape
+from gateway.privacy.service import Privacy
+from gateway.routing.monitor import EngineMonitor
+from gateway.settings import Settings
+from gateway.telemetry.hub import Observability
+from gateway.tenancy.directory import Directory
+from gateway.topology import Topology
+from gateway.upstream.forwarder import Forwarder
+
+
+def build_pipeline(
+    settings: Settings,
+    topology: Topology,
+    directory: Directory,
+    auth_failures: AuthFailures,
+    privacy: Privacy,
+    metering: Metering,
+    observability: Observability,
+    monitor: EngineMonitor,
+    forwarder: Forwarder,
+    gateway_id: str,
+) -> Pipeline:
+    records = Records(metering, observability, privacy, gateway_id)
+    default_completion = settings.metering.default_completion_tokens
+    return Pipeline(
+        authenticate=Authenticate(directory, auth_failures),
+        read=Read(settings, topology, observability),
+        decide=(
+            Residency(topology),
+            ApplyPolicy(privacy),
+            Admit(metering, records, monitor, privacy, default_completion),
+        ),
+        send=Send(forwarder),
+        shape=Shape(privacy, settings.metering.on_client_disconnect == "finish"),
+        records=records,
+    )

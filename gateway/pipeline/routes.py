@@ -1,0 +1,85 @@
+"""The inference routes (chat, completions, embeddings) as plain ASGI endpoints.
+
+Each is one call into the request path (``gateway/pipeline/path.py``): no framework
+dependency solving or body handling on the hot path, which reads, authenticates and checks
+the request itself in its stages. Errors become OpenAI errors here, through the one renderer
+(``gateway.http_errors.error_response``); anything unexpected reaches the app's catch-all.
+FastAPI still describes the routes in the app's OpenAPI document (``describe``), from the
+same request schemas, so clients and the fuzz suite see them as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
+from starlette.datastructures import Headers
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import GatewayError
+from gateway.http_errors import error_response
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.endpoints import ENDPOINTS, Endpoint
+from gateway.pipeline.path import Pipeline
+
+
+class InferenceRoute:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["state"]
+        pipeline: Pipeline = state["pipeline"]
+        client = scope.get("client")
+        ctx = RequestContext(
+            state["request_id"],
+            self.endpoint,
+            Headers(scope=scope),
+            receive,
+            state["settlement"],
+            client=client[0] if client else None,
+        )
+        try:
+            response = await pipeline.handle(ctx)
+        except GatewayError as error:
+            response = error_response(error)
+        await response(scope, receive, send)
+
+
+def inference_routes() -> list[Route]:
+    return [Route(e.path, InferenceRoute(e), methods=["POST"]) for e in ENDPOINTS]
+
+
+def describe(app: FastAPI) -> None:
+    """Add the inference routes, with their request schemas, to the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        refs, definitions = models_json_schema(
+            [(e.schema, "validation") for e in ENDPOINTS],
+            ref_template="#/components/schemas/{model}",
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(definitions.get("$defs", {}))
+        for e in ENDPOINTS:
+            body = refs[(e.schema, "validation")]
+            document["paths"][e.path] = {
+                "post": {
+                    "summary": f"Create {e.name.replace('.', ' ')}",
+                    "operationId": e.name.replace(".", "_"),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": body}},
+                    },
+                    "responses": {"200": {"description": "The engine's answer, or its stream"}},
+                }
+            }
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
