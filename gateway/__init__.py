@@ -37,5 +37,6 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     admin/         the admin API
     app.py         the app factory: wiring only
     server.py      uvicorn with the request-head limits and timeouts it lacks
+    runtime.py     process tuning for serving: frozen start-up objects, GIL switch interval
     cli.py, cli_support.py, admin_cli.py, audit_cli.py   the command line
 """

@@ -10,8 +10,9 @@ from gateway.admin.engines import router as engines_router
 from gateway.admin.router import router as admin_router
 from gateway.admin.subjects import router as subjects_router
 from gateway.edge import EdgeMiddleware
+from gateway.http_errors import CatchAll
 from gateway.openai.models import router as models_router
-from gateway.pipeline.routes import describe, inference_routes
+from gateway.pipeline.routes import GatewayApp, describe, fast_lane, inference_routes
 from gateway.resources import lifespan_for
 from gateway.settings import Settings
 from gateway.settle import SettleMiddleware
@@ -21,7 +22,7 @@ def create_app(
     settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     """``upstream_transport`` is the test seam (``httpx.MockTransport``); None in production."""
-    app = FastAPI(
+    app = GatewayApp(
         title="Sovereign Gateway",
         lifespan=lifespan_for(settings, upstream_transport),
         docs_url=None,
@@ -38,4 +39,9 @@ def create_app(
     # Inside the edge: every admitted request's charge and lease are settled however it ends.
     app.add_middleware(SettleMiddleware)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.server.max_body_bytes)
+    # POST to the inference routes: the same edge, net and catch-all, without the rest.
+    limit = settings.server.max_body_bytes
+    app.fast_lane = fast_lane(
+        lambda route: EdgeMiddleware(SettleMiddleware(CatchAll(route)), max_body_bytes=limit)
+    )
     return app

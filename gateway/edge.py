@@ -6,8 +6,8 @@ buffers a response.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +22,9 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
+    # 128 random bits, as uuid4 has, without building a UUID object (uuid4().hex cost ~5 % of
+    # a request's loop time in a profile of the full pipeline).
+    return "req_" + os.urandom(16).hex()
 
 
 class EdgeMiddleware:

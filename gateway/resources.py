@@ -34,6 +34,7 @@ from gateway.tenancy.admin import TenantAdmin
 from gateway.tenancy.directory import Directory
 from gateway.topology import Topology
 from gateway.upstream.client import build_client
+from gateway.upstream.engines import build_engines
 from gateway.upstream.forwarder import Forwarder
 
 
@@ -88,9 +89,10 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         if metrics_server is not None:
             await metrics_server.start()  # a busy port fails the start, loudly
         try:
-            async with build_client(settings.upstream, transport) as client:
+            async with build_client(settings.upstream, transport) as client:  # scrapes
                 router = build_router(settings, topology, client)
-                forwarder = Forwarder(client, router)
+                engines = build_engines(settings.upstream, transport)  # requests
+                forwarder = Forwarder(engines, router)
                 health = EngineHealth(router.monitor, topology.engines)
                 retention = directory.retention_days()  # as stored: the admin API sets it
                 loops = [
@@ -137,12 +139,16 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     observability,
                     auth_failures,
                 )
+                from gateway.runtime import settle_process
+
+                settle_process()  # start-up is done: out of gc's way, GIL bounded (runtime.py)
                 try:
                     yield {"resources": resources, "pipeline": pipeline}
                 finally:
                     for loop in loops:
                         loop.cancel()
                     await asyncio.gather(*loops, return_exceptions=True)
+                    await engines.aclose()
         finally:
             if metrics_server is not None:
                 await metrics_server.stop()

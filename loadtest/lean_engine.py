@@ -44,7 +44,10 @@ import uvloop
 
 MODEL = "lean"
 PACED_SUFFIX = "-paced"
-WORD = b'" lorem"'  # every token's text (JSON): a word, no digits, no spaces to cut at
+# Tokens' texts (JSON), in turn: words without digits (the GDPR answer guard releases those
+# undelayed), varied (LiteLLM ends a stream that repeats one chunk 100 times).
+WORDS = (b'" lorem"', b'" ipsum"', b'" dolor"', b'" sit"', b'" amet"', b'" sed"', b'" do"',
+         b'" elit"')  # fmt: skip
 _CARD_CREATED = 1_700_000_000
 _STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -123,15 +126,23 @@ class StreamEncoder:
             self._head + b'{"index":0,"delta":{"role":"assistant","content":""},'
             b'"logprobs":null,"finish_reason":null}]}\n\n'
         )
-        self.token = chunk(
-            self._head + b'{"index":0,"delta":{"content":' + WORD + b'},"logprobs":null,'
-            b'"finish_reason":null,"token_ids":null}]}\n\n'
-        )
+        self.tokens = [
+            chunk(
+                self._head + b'{"index":0,"delta":{"content":' + word + b'},"logprobs":null,'
+                b'"finish_reason":null,"token_ids":null}]}\n\n'
+            )
+            for word in WORDS
+        ]
+
+    def token(self, index: int) -> bytes:
+        """Token ``index`` (from 0) of the answer."""
+        return self.tokens[index % len(WORDS)]
 
     def last(self, prompt_tokens: int, tokens: int, usage: bool) -> bytes:
         """The last token (with its finish reason), the usage chunk if asked, ``[DONE]``."""
+        word = WORDS[(tokens - 1) % len(WORDS)]
         events = [
-            self._head + b'{"index":0,"delta":{"content":' + WORD + b'},"logprobs":null,'
+            self._head + b'{"index":0,"delta":{"content":' + word + b'},"logprobs":null,'
             b'"finish_reason":"length","stop_reason":null,"token_ids":null}]}\n\n'
         ]
         if usage:
@@ -146,7 +157,8 @@ class StreamEncoder:
 
 
 def completion_body(request_id: bytes, request: Completion, created: int) -> bytes:
-    content = (WORD[1:-1].decode() * request.tokens).lstrip()
+    words = [WORDS[k % len(WORDS)][1:-1].decode() for k in range(request.tokens)]
+    content = "".join(words).lstrip()
     prompt, out = request.prompt_tokens, request.tokens
     return orjson.dumps(
         {
@@ -171,13 +183,20 @@ def completion_body(request_id: bytes, request: Completion, created: int) -> byt
 
 @dataclass(eq=False, slots=True)
 class _Stream:
-    """A paced stream on the wheel: its connection, what is left to send, when."""
+    """A paced stream on the wheel: its connection, what it sent, what it asked for."""
 
     connection: Connection
     encoder: StreamEncoder
     request: Completion
-    left: int  # token events still to send, the last one included
-    due: float  # loop time of the next token event
+    sent: int = 1  # token events sent (the first goes out with the headers)
+
+
+@dataclass(eq=False, slots=True)
+class _Bucket:
+    """The streams due at one tick of the wheel; they stay together from tick to tick."""
+
+    due: float  # loop time
+    streams: list[_Stream]
 
 
 @dataclass
@@ -189,7 +208,7 @@ class Engine:
     max_model_len: int
     running: int = 0
     served: int = 0
-    _wheel: dict[int, list[_Stream]] = field(default_factory=dict)
+    _wheel: dict[int, _Bucket] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
@@ -199,32 +218,38 @@ class Engine:
     def new_id(self) -> bytes:
         return b"%016x" % next(self._ids)
 
-    def schedule(self, stream: _Stream) -> None:
-        tick = int(stream.due * 1000.0) + 1  # never early: the tick after the due time
+    def schedule(self, streams: list[_Stream], due: float) -> None:
+        """``streams`` are next due at ``due``: into the bucket of the tick (1 ms) after it.
+        A bucket moves whole to its next tick, so pacing costs a loop step per event, not a
+        timer or a dict look-up."""
+        tick = int(due * 1000.0) + 1  # never early
         bucket = self._wheel.get(tick)
         if bucket is None:
-            self._wheel[tick] = [stream]
+            self._wheel[tick] = _Bucket(due, streams)
             asyncio.get_running_loop().call_at(tick / 1000.0, self._fire, tick)
         else:
-            bucket.append(stream)
+            bucket.streams.extend(streams)
 
     def _fire(self, tick: int) -> None:
-        for stream in self._wheel.pop(tick, ()):
+        bucket = self._wheel.pop(tick)
+        going: list[_Stream] = []
+        for stream in bucket.streams:
             connection = stream.connection
             if connection.closed:
                 self.running -= 1
                 continue
-            stream.left -= 1
-            if stream.left:
-                connection.write(stream.encoder.token)
-                stream.due += self.interval_s
-                self.schedule(stream)
+            request = stream.request
+            if stream.sent + 1 < request.tokens:
+                connection.write(stream.encoder.token(stream.sent))
+                stream.sent += 1
+                going.append(stream)
             else:
-                request = stream.request
                 connection.write(stream.encoder.last(request.prompt_tokens, request.tokens,
                                                      request.usage))  # fmt: skip
                 self.running -= 1
                 connection.stream_done()
+        if going:
+            self.schedule(going, bucket.due + self.interval_s)
 
     def metrics(self) -> bytes:
         labels = b'{model_name="%s",engine="0"}' % self.model.encode()
@@ -357,13 +382,14 @@ class Connection(asyncio.Protocol):
         head = _STREAM_HEAD + (b"\r\n" if keep_alive else b"connection: close\r\n\r\n")
         if not request.model.endswith(PACED_SUFFIX) or request.tokens == 1:
             tail = encoder.last(request.prompt_tokens, request.tokens, request.usage)
-            self.write(head + encoder.first + encoder.token * (request.tokens - 1) + tail)
+            tokens = b"".join(encoder.token(k) for k in range(request.tokens - 1))
+            self.write(head + encoder.first + tokens + tail)
             return
-        self.write(head + encoder.first + encoder.token)
+        self.write(head + encoder.first + encoder.token(0))
         self._busy = True
         engine.running += 1
         due = asyncio.get_running_loop().time() + engine.interval_s
-        engine.schedule(_Stream(self, encoder, request, request.tokens - 1, due))
+        engine.schedule([_Stream(self, encoder, request)], due)
 
 
 _Handler = Callable[[Connection, bytes, bool], None]

@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -226,12 +227,13 @@ def start_sides(
     procs: Processes, engine: Proc, tenant: str, args: argparse.Namespace, tree: Path,
     notes: list[str],
 ) -> list[Side]:  # fmt: skip
-    key = new_key()
     models = [MODEL, PACED]
     sides = [Side("engine alone", "engine", engine, None)]
     for mode, policy in QUICK_GATEWAYS if args.quick else GATEWAYS:
         name = f"{mode}, {policy or 'none'}"
         slug = name.replace(", ", "-")
+        # A key of its own: the full pipelines share Redis, where one key is one tenant.
+        key = new_key()
         if mode == "quick":
             proc = start_quick_gateway(procs, slug, engine.url, key, policy, tree)
         else:
@@ -272,9 +274,10 @@ def start_litellm(
 
 def run(args: argparse.Namespace, notes: list[str]) -> list[Side]:
     plan = phases(args.quick)
-    with tempfile.TemporaryDirectory(prefix="sg-lean-") as scratch, Processes(
-        Path(scratch)
-    ) as procs, redis_tenant("lean") as tenant, gateway_tree(args.revision) as tree:  # fmt: skip
+    # The tenant outlives the processes: its Redis keys go once no gateway writes them.
+    with redis_tenant("lean") as tenant, gateway_tree(args.revision) as tree, \
+            tempfile.TemporaryDirectory(prefix="sg-lean-") as scratch, \
+            Processes(Path(scratch)) as procs:  # fmt: skip
         folder = Path(scratch)
         engine = start_engine(procs, "engine", interval_ms=1.0)
         wait_ready(engine, "/health", timeout=30)
@@ -399,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/lean_overhead.md"))
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 2)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     command = shlex.join(["python", "-m", "loadtest.lean_overhead", *(argv or sys.argv[1:])])
     raise_open_files()
     notes: list[str] = []

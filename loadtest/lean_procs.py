@@ -234,7 +234,9 @@ def full_pipeline_config(
     return {
         "server": {"host": "127.0.0.1", "port": free_port(), "workers": 1},
         "upstream": {"max_connections": max_conn, "max_keepalive_connections": max_conn},
-        "store": {"redis_url": REDIS_URL, **sink},
+        # Redis timeouts above the default 0.5 s: on a loaded 2-core machine a call can wait
+        # that long for a core, and the degraded mode then refuses (fail_closed) for 1 s.
+        "store": {"redis_url": REDIS_URL, "socket_timeout": 3.0, "connect_timeout": 3.0, **sink},
         "security": {"pseudonym_key": base64.b64encode(secrets.token_bytes(32)).decode()},
         "privacy": {"default_policy": pipeline.policy},
         "routing": {"max_queue": max(1024, max_conn)},

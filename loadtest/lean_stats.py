@@ -92,6 +92,7 @@ class WrkResult:
     events: int
     bad_statuses: str = ""
     error_kinds: str = ""  # e.g. "read 3, status 2"
+    bad_sample: str = ""  # the start of the first bad answer
 
     @property
     def rate(self) -> float:
@@ -99,11 +100,18 @@ class WrkResult:
 
     @property
     def failures(self) -> int:
-        return self.errors + self.bad
+        """Socket errors and timeouts, plus bad answers (which include every status > 399)."""
+        statuses = sum(int(n) for k, n in _kinds(self.error_kinds) if k == "status")
+        return self.errors - statuses + self.bad
 
 
 _WRK_ERRORS = ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
 _WRK_LINE = re.compile(r"^WRK_RESULT (\{.*\})\s*$", re.MULTILINE)
+
+
+def _kinds(text: str) -> list[tuple[str, str]]:
+    pairs = (part.strip().rsplit(" ", 1) for part in text.split(",") if part.strip())
+    return [(kind, count) for kind, count in pairs]
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -127,6 +135,7 @@ def parse_wrk(output: str) -> WrkResult:
         events=int(data["events"]),
         bad_statuses=str(data.get("bad_statuses", "")).strip(),
         error_kinds=", ".join(f"{k} {n}" for k, n in kinds.items() if n),
+        bad_sample=str(data.get("bad_sample", "")).strip(),
     )
 
 

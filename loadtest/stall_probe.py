@@ -13,9 +13,10 @@ hook, without the gateway knowing. Three instruments, all in the process under t
 - **gc**: ``gc.callbacks`` give every collection's start, duration and generation.
 
 A stall is then put down to the gc collections and task steps that overlap it, the largest
-first; what no task step and no collection covers is loop work outside tasks (protocol
-callbacks, timers). With ``stacks``, a sampler thread also takes the loop thread's Python
-stack while the loop is late, for what the holds cannot name.
+first (``stall_report``); what no task step and no collection covers is loop work outside
+tasks (protocol callbacks, timers), a thread holding the GIL, or the process waiting for a
+core. Steps and collections carry their thread CPU time beside their wall time: on a shared
+machine only the CPU time says what the code itself cost.
 
 Everything is kept in memory and written as JSON when the server stops (``dump``); times are
 unix seconds, so a benchmark can cut them into its own phases.
@@ -28,7 +29,6 @@ import collections.abc
 import gc
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -37,7 +37,6 @@ from typing import Any
 TICK_S = 0.001
 MIN_HOLD_S = 0.0002  # task steps shorter than this are not kept (requests take ~50 a piece)
 STALL_S = 0.001  # a tick later than this is a stall
-_GATEWAY_FRAMES = ("/gateway/", "/policies/", "/presidio", "/spacy/", "/redis/", "/psycopg/")
 
 
 class _Timed(collections.abc.Coroutine[Any, Any, Any]):
@@ -89,20 +88,16 @@ def task_name(coro: Any) -> str:
 
 
 class StallProbe:
-    def __init__(self, *, holds: bool = True, stacks: bool = False) -> None:
+    def __init__(self, *, holds: bool = True) -> None:
         self._holds_on = holds
-        self._stacks_on = stacks
         self._epoch = time.time() - time.perf_counter()  # perf_counter -> unix seconds
         self.lateness: list[tuple[float, float]] = []  # (due, late) of every late tick
         self.ticks = 0
         self.holds: list[tuple[float, float, float, str]] = []  # (start, wall, cpu, task)
-        # (start, wall, cpu, generation, thread)
-        self.collections: list[tuple[float, float, float, int, str]] = []
-        self.samples: list[tuple[float, str]] = []
+        # (start, wall, cpu, generation, thread, objects collected)
+        self.collections: list[tuple[float, float, float, int, str, int]] = []
         self._gc_started = (0.0, 0.0)
-        self._last_tick = time.perf_counter()
         self._loop_thread = threading.get_ident()
-        self._running = False
         self._ticker: asyncio.Task[None] | None = None
 
     # -- installation ------------------------------------------------------------------
@@ -110,17 +105,13 @@ class StallProbe:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the loop's thread, before the server starts its tasks."""
         self._loop_thread = threading.get_ident()
-        self._running = True
         gc.callbacks.append(self._on_gc)
         if self._holds_on:
             previous = loop.get_task_factory()
             loop.set_task_factory(self._factory(previous))
         self._ticker = loop.create_task(self._tick())
-        if self._stacks_on:
-            threading.Thread(target=self._sample, name="stall-probe", daemon=True).start()
 
     def stop(self) -> None:
-        self._running = False
         if self._ticker is not None:
             self._ticker.cancel()
         if self._on_gc in gc.callbacks:
@@ -151,27 +142,17 @@ class StallProbe:
         thread = "loop" if threading.get_ident() == self._loop_thread else "other"
         start, cpu = self._gc_started
         wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
-        self.collections.append((start, wall, cpu, info["generation"], thread))
+        generation, collected = info["generation"], info["collected"]
+        self.collections.append((start, wall, cpu, generation, thread, collected))
 
     async def _tick(self) -> None:
         while True:
             due = time.perf_counter() + TICK_S
             await asyncio.sleep(TICK_S)
             now = time.perf_counter()
-            self._last_tick = now
             self.ticks += 1
             if now - due >= STALL_S / 4:
                 self.lateness.append((due, now - due))
-
-    def _sample(self) -> None:
-        """While the loop is late, the loop thread's stack: its innermost frames of interest."""
-        while self._running:
-            time.sleep(0.0005)
-            now = time.perf_counter()
-            if now - self._last_tick < TICK_S + STALL_S:
-                continue
-            frame = sys._current_frames().get(self._loop_thread)
-            self.samples.append((now, _summary(frame)))
 
     # -- results ---------------------------------------------------------------------------
 
@@ -182,7 +163,6 @@ class StallProbe:
             "lateness": [(at + due, late) for due, late in self.lateness],
             "holds": [(at + start, d, cpu, name) for start, d, cpu, name in self.holds],
             "gc": [(at + start, *rest) for start, *rest in self.collections],
-            "samples": [(at + t, where) for t, where in self.samples],
         }
 
     def dump(self, path: str) -> None:
@@ -190,20 +170,7 @@ class StallProbe:
             json.dump(self.result(), out)
 
 
-def _summary(frame: Any) -> str:
-    """The innermost frames of the stack, innermost last, gateway and library frames first."""
-    names: list[str] = []
-    while frame is not None and len(names) < 40:
-        code = frame.f_code
-        names.append(f"{code.co_filename}:{code.co_qualname}")
-        frame = frame.f_back
-    picked = [n for n in names if any(part in n for part in _GATEWAY_FRAMES)][:4]
-    return " < ".join(
-        n.rsplit("/", 2)[-2] + "/" + n.rsplit("/", 1)[-1] for n in picked or names[:3]
-    )
-
-
-def attach_to_uvicorn(path: str, *, holds: bool = True, stacks: bool = False) -> None:
+def attach_to_uvicorn(path: str, *, holds: bool = True) -> None:
     """Start a probe with every ``uvicorn.Server._serve`` and write it to ``path`` when the
     server stops (a ``sitecustomize`` calls this in the gateway's process). ``_serve``, not
     ``serve``: that one raises the SIGTERM it caught again once the server is down, which
@@ -213,7 +180,7 @@ def attach_to_uvicorn(path: str, *, holds: bool = True, stacks: bool = False) ->
     serve = Server._serve
 
     async def probed(self: Server, sockets: Any = None) -> None:
-        probe = StallProbe(holds=holds, stacks=stacks)
+        probe = StallProbe(holds=holds)
         probe.start(asyncio.get_running_loop())
         try:
             await serve(self, sockets)

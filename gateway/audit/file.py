@@ -130,11 +130,12 @@ class FileAuditStore:
             await asyncio.to_thread(handle.close)
 
     async def tenants(self) -> set[str]:
-        found: set[str] = set()
-        async for item in self.scan():
-            if isinstance(item, ChainEntry) and item.tenant is not None and not item.pruned:
-                found.add(item.tenant)
-        return found
+        """Read in a thread: the hourly retention job asks, and a scan parses each line on
+        the event loop (a thousand lines, ~20 ms, per step)."""
+        try:
+            return await asyncio.to_thread(self._tenants)
+        except OSError as exc:
+            raise AuditUnavailable(f"the audit file cannot be read: {exc}") from exc
 
     async def purge(self, tenant: str, before: float) -> int:
         def prune(entry: ChainEntry) -> ChainEntry | None:
@@ -221,6 +222,23 @@ class FileAuditStore:
         stat = os.stat(self._head_path)
         self._head = ((stat.st_ino, stat.st_size, stat.st_mtime_ns), HeadRecord(head, signature))
 
+    def _tenants(self) -> set[str]:
+        found: set[str] = set()
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return found
+        with handle:
+            for line in handle:
+                # A line of a tenant already found changes nothing: only its tenant is read
+                # (a few us, not the ~20 us of validating the entry).
+                if _tenant_of(line) in found:
+                    continue
+                item = _parse(line, 0)
+                if isinstance(item, ChainEntry) and item.tenant is not None and not item.pruned:
+                    found.add(item.tenant)
+        return found
+
     def _hash_at(self, seq: int) -> str | None:
         """The hash of the entry ``seq`` (a slow scan: only when the head lags the chain)."""
         with self.path.open("rb") as handle:
@@ -293,6 +311,15 @@ def _last_line(handle: BinaryIO, size: int) -> bytes | None:
         if b"\n" in stripped or end == 0:
             return stripped.rsplit(b"\n", 1)[-1] or None
     return None
+
+
+def _tenant_of(line: bytes) -> str | None:
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    tenant = data.get("tenant") if isinstance(data, dict) else None
+    return tenant if isinstance(tenant, str) else None
 
 
 def _parse(line: bytes, number: int) -> ChainEntry | Unreadable | None:

@@ -3,6 +3,9 @@
 Two tables in a configurable schema: ``<table>`` (one row per entry) and ``<table>_head``
 (one row: the last seq and hash). An append is one transaction: lock the head row
 (``SELECT ... FOR UPDATE``), link the drafts to it, insert the entries, move the head.
+Linking (hashes and signatures) and serialising the batch run in a thread, and the batch
+goes in as one JSON document (``jsonb_to_recordset``): on the event loop, the same work
+took ~45 us a record (a batch of 250 held the loop for up to 5 ms in one go).
 Replicas therefore append one batch at a time, each to the true head (``AuditTrail`` batches
 the records that arrive while a write is in flight, so the lock is taken once per batch, not
 per record). The head row doubles as a record of where the chain ends, kept apart from the
@@ -25,7 +28,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb, set_json_loads
+from psycopg.types.json import set_json_loads
 
 from gateway.audit.chain import GENESIS, ChainEntry, ChainHead, Draft, Unreadable, link_all
 from gateway.audit.records import AuditUnavailable
@@ -36,6 +39,17 @@ _COLUMNS = (
     "seq, at, tenant, kind, body, body_digest, prev_hash, hash, hmac, subject_ref, erasable, salt"
 )
 _PAGE = 1000
+# The entries of a batch, from one JSON array (``_document``): salt in hex, JSON null as NULL.
+_INSERT = """
+INSERT INTO {table} (seq, at, tenant, kind, body, body_digest, prev_hash, hash, hmac,
+                     subject_ref, erasable, salt)
+SELECT seq, at, tenant, kind, body, body_digest, prev_hash, hash, hmac,
+       subject_ref, erasable, decode(salt, 'hex')
+FROM jsonb_to_recordset(%s::jsonb) AS entry(
+    seq bigint, at double precision, tenant text, kind text, body jsonb, body_digest text,
+    prev_hash text, hash text, hmac text, subject_ref text, erasable jsonb, salt text
+)
+"""
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -63,10 +77,6 @@ CREATE TABLE IF NOT EXISTS {head} (
 """
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 class PostgresAuditStore:
     def __init__(
         self,
@@ -91,9 +101,7 @@ class PostgresAuditStore:
             "tenant_at": sql.Identifier(f"{table}_tenant_at"),
             "subject": sql.Identifier(f"{table}_subject"),
         }
-        self._insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            self._table, sql.SQL(_COLUMNS), sql.SQL(", ".join(["%s"] * 12))
-        )
+        self._insert = sql.SQL(_INSERT).format(table=self._table)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
 
@@ -141,9 +149,9 @@ class PostgresAuditStore:
                 row = await cur.fetchone()
                 if row is None:
                     raise AuditUnavailable("the audit head row is missing: was the table reset?")
-                entries = link_all(drafts, ChainHead(seq=row[0], hash=row[1]))
-                async with conn.cursor() as cursor:
-                    await cursor.executemany(self._insert, [_row(e) for e in entries])
+                head = ChainHead(seq=row[0], hash=row[1])
+                entries, document = await asyncio.to_thread(_linked, drafts, head)
+                await conn.execute(self._insert, (document,))
                 await conn.execute(
                     sql.SQL("UPDATE {} SET seq = %s, hash = %s WHERE id = 1").format(self._head),
                     (entries[-1].seq, entries[-1].hash),
@@ -247,24 +255,31 @@ class PostgresAuditStore:
         return self._conn
 
 
-def _row(entry: ChainEntry) -> tuple[Any, ...]:
-    def jsonb(value: dict[str, Any] | None) -> Jsonb | None:
-        return None if value is None else Jsonb(value, dumps=_dumps)
+def _linked(drafts: Sequence[Draft], head: ChainHead) -> tuple[list[ChainEntry], str]:
+    """The drafts linked onto ``head``, and their rows as one JSON array (in a thread)."""
+    entries = link_all(drafts, head)
+    return entries, _document(entries)
 
-    return (
-        entry.seq,
-        entry.at,
-        entry.tenant,
-        entry.kind,
-        jsonb(entry.body),
-        entry.body_digest,
-        entry.prev_hash,
-        entry.hash,
-        entry.hmac,
-        entry.subject_ref,
-        jsonb(entry.erasable),
-        bytes.fromhex(entry.salt) if entry.salt is not None else None,
-    )
+
+def _document(entries: Sequence[ChainEntry]) -> str:
+    rows = [
+        {
+            "seq": entry.seq,
+            "at": entry.at,
+            "tenant": entry.tenant,
+            "kind": entry.kind,
+            "body": entry.body,
+            "body_digest": entry.body_digest,
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+            "hmac": entry.hmac,
+            "subject_ref": entry.subject_ref,
+            "erasable": entry.erasable,
+            "salt": entry.salt,
+        }
+        for entry in entries
+    ]
+    return orjson.dumps(rows).decode()
 
 
 def _entry(row: tuple[Any, ...]) -> ChainEntry | Unreadable:

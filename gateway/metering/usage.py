@@ -7,12 +7,11 @@ from typing import Any
 
 import orjson
 
+from gateway.core.usage import Usage
+
 # In an SSE event the engine's JSON is compact; inside string values quotes are escaped, so
 # this byte sequence only matches the real field, and other events are never parsed.
 USAGE_MARK = b'"usage":{'
-
-
-from gateway.core.usage import Usage  # noqa: E402  (the value type lives in the bottom layer)
 
 
 def usage_of(document: Any) -> Usage | None:

@@ -3,20 +3,26 @@
 Each is one call into the request path (``gateway/pipeline/path.py``): no framework
 dependency solving or body handling on the hot path, which reads, authenticates and checks
 the request itself in its stages. Errors become OpenAI errors here, through the one renderer
-(``gateway.http_errors.error_response``); anything unexpected reaches the app's catch-all.
-FastAPI still describes the routes in the app's OpenAPI document (``describe``), from the
-same request schemas, so clients and the fuzz suite see them as before.
+(``gateway.http_errors.error_response``); anything unexpected reaches the catch-all.
+
+``GatewayApp`` sends a ``POST`` to these paths down a short lane of its own (the edge, the
+settlement net, the catch-all, the route) instead of FastAPI's whole stack (ten layers, each
+wrapping every ``send`` of every streamed event: measured in ``python -m loadtest.hotpath``,
+BENCHMARKS.md "Hot path choices"); every other request, and every other method on these
+paths, takes FastAPI's. FastAPI still describes the routes in the app's OpenAPI document
+(``describe``), from the same request schemas, so clients and the fuzz suite see them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 from starlette.datastructures import Headers
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import GatewayError
 from gateway.http_errors import error_response
@@ -50,6 +56,40 @@ class InferenceRoute:
 
 def inference_routes() -> list[Route]:
     return [Route(e.path, InferenceRoute(e), methods=["POST"]) for e in ENDPOINTS]
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with the inference routes' own lane (``fast_lane``)."""
+
+    fast_lane: ASGIApp | None = None
+    _lane_paths: frozenset[str] = frozenset(e.path for e in ENDPOINTS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.fast_lane
+        if (
+            lane is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self._lane_paths
+        ):
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class _ByPath:
+    """The lane's router: the route of the request's path."""
+
+    def __init__(self) -> None:
+        self._routes = {e.path: InferenceRoute(e) for e in ENDPOINTS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._routes[scope["path"]](scope, receive, send)
+
+
+def fast_lane(wrap: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:
+    """The inference routes under the middleware ``wrap`` puts around them."""
+    return wrap(_ByPath())
 
 
 def describe(app: FastAPI) -> None:

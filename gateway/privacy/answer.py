@@ -25,7 +25,7 @@ from policies.pseudonym.chunks import ChunkRestorer, restore_body
 
 _DATA = b"data: {"
 # Chunks a restorer parses only to learn the stream's text event shape (the role event,
-# then the first token's: two suffice for vLLM).
+# then the first token's: two suffice for vLLM); it stops at the first chunk of that shape.
 LEARNING_PARSES = 4
 
 
@@ -95,8 +95,7 @@ class StreamRestoring:
             and chunk.find(b"<") < 0
             and (chunk.find(b"\\") < 0 or chunk.find(b"\\u") < 0)
         ):
-            if self._learning > 0:  # parsed only to learn the shape of text events
-                self._learning -= 1
+            if self._learning > 0:
                 self._learn(chunk)
             return chunk
         found = self._shapes.match(chunk)
@@ -110,7 +109,7 @@ class StreamRestoring:
         for event in chunk.split(b"\n\n"):
             if event.startswith(_DATA) and not event.startswith(b'data: {"error"'):
                 document: Any = event_json(event)
-                if len(out) == 0 and len(event) + 2 == len(chunk):
+                if not out and len(event) + 2 == len(chunk):
                     self._shapes.learn(chunk, document)
                 event = b"data: " + orjson.dumps(self._restorer.on_chunk(document))
             out.append(event)
@@ -125,6 +124,10 @@ class StreamRestoring:
         """Learn from a chunk that needs no restoring. It is relayed as it came and not
         restored (no "<", nothing held: restoring would change nothing), so a chunk that
         is not one valid event is left alone here, as it was before shapes."""
+        if self._shapes.match(chunk) is not None:
+            self._learning = 0  # learnt: the events to come are of this shape
+            return
+        self._learning -= 1
         if not one_event(chunk) or not chunk.startswith(_DATA):
             return
         try:

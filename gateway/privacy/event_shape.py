@@ -8,7 +8,7 @@ Once one such event has been parsed, the bytes before and after its text are kno
 valid event whose document differs from the parsed one in that text only (the JSON grammar
 sees the same tokens, one string's value changed), so the text is all a policy layer needs
 to read, and writing another text in its place all it needs to write: two byte comparisons
-and a decode, where a parse and a re-serialisation cost ten times as much.
+and a decode, where a parse and a re-serialisation cost several times as much.
 
 Only the shape of a *plain* text event is learned: one choice, no ``finish_reason``, and no
 other field the policy layers read or rewrite (the ``delta`` holds ``content`` and at most a

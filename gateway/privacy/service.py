@@ -86,6 +86,10 @@ async def build_privacy(settings: Settings, redis: Redis | None) -> Privacy:
     options = settings.privacy
     limits = AnalysisLimits(options.max_analysed_chars, options.max_analysed_items)
     analysis = AnalysisService(
-        analyzer, options.analysis_threads, limits=limits, scheduling=options.analysis_scheduling
+        analyzer,
+        options.analysis_threads,
+        limits=limits,
+        scheduling=options.analysis_scheduling,
+        inline_chars=options.inline_analysis_chars,
     )
     return Privacy(catalogue, analysis, PromptFilter(catalogue, analysis, vault))

@@ -15,6 +15,14 @@ last released characters as context, and released up to a whitespace at least ``
 characters before its end that no span crosses. The end of a choice releases everything.
 Placeholders are restored afterwards (``StreamRestoring``): the analyzer sees them as the
 model wrote them.
+
+Per event (issue 13): most token events are plain text events of the shape the stream's
+first events taught (``event_shape``), and most need no analysis when they arrive (eager
+mode: no digit, "@" or PEM marker in the pending text; conservative mode: the window is not
+full yet). Those are never parsed: their decoded text moves through the same hold-and-release
+logic and, in ``GuardedStream``, the same restorer, and the engine's bytes are relayed as they
+came unless the released text differs (in conservative mode, held events all become one
+cached empty event). Everything else takes the parsing path, which stays the reference.
 """
 
 from __future__ import annotations

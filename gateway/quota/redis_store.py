@@ -16,6 +16,7 @@ call per record) is an admin operation, off that path.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -29,6 +30,12 @@ from gateway.quota.resp import Script, ScriptRunner, runner_for
 from gateway.quota.store import MARKER_TTL_S, check_subject_ref, summarise
 
 _MONTH_TTL_S = 40 * 24 * 3600
+# The orphan sweep runs on the event loop between requests: keys per SCAN and fields per
+# HSCAN reply (hints to Redis), and pending entries read between two yields to the loop
+# (~5 us each: a tenant with thousands in flight must not hold the loop for milliseconds).
+_SCAN_COUNT = 1000
+_HSCAN_COUNT = 256
+_PARSE_SLICE = 32
 
 
 def _script(name: str) -> str:
@@ -160,33 +167,20 @@ class RedisQuotaStore:
 
     async def orphans(self) -> list[tuple[str, str, PendingAdmission]]:
         """(tenant, request id, reservation) of every pending admission whose replica's
-        heartbeat has expired. Scans the keyspace: a background job, never a request's path."""
-        found: list[tuple[str, str, PendingAdmission]] = []
-        alive: dict[str, bool] = {}
-        # Younger than one heartbeat period: its replica may not have beaten yet.
-        settled_before = time.time() - self._heartbeat_ttl
-        prefix, suffix = "sg:{", "}:pending"
-        async for raw_key in self._redis.scan_iter(match=PENDING_PATTERN, count=1000, _type="hash"):
-            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-            if not (key.startswith(prefix) and key.endswith(suffix)):
-                continue
-            tenant = key[len(prefix) : -len(suffix)]
-            entries = await self._redis.hgetall(key)
-            for raw_id, raw_entry in entries.items():
-                try:
-                    entry = PendingAdmission.model_validate_json(raw_entry)
-                except ValueError:
-                    continue  # not ours to interpret; left for an operator
-                if entry.at > settled_before:
-                    continue
-                if entry.gateway not in alive:
-                    alive[entry.gateway] = bool(
-                        await self._redis.exists(heartbeat_key(entry.gateway))
-                    )
-                if not alive[entry.gateway]:
-                    request_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                    found.append((tenant, request_id, entry))
-        return found
+        heartbeat has expired. Scans the keyspace: a background job, never a request's path,
+        and in batches (SCAN, then HSCAN per tenant), with the event loop free between them:
+        the keyspace holds a marker per request metered in the last week."""
+        sweep = _Sweep(self._redis, time.time() - self._heartbeat_ttl)
+        cursor = 0
+        while True:
+            cursor, keys = await self._redis.scan(
+                cursor, match=PENDING_PATTERN, count=_SCAN_COUNT, _type="hash"
+            )
+            for raw_key in keys:
+                await sweep.tenant(raw_key)
+            await asyncio.sleep(0)  # a reply that was already read does not yield
+            if cursor == 0:
+                return sweep.found
 
     async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
         members = await self._redis.zrangebyscore(
@@ -217,3 +211,51 @@ class RedisQuotaStore:
 
 def _seconds(ms: int) -> float:
     return -1.0 if ms < 0 else ms / 1000
+
+
+class _Sweep:
+    """One run of the orphan sweep: the dead replicas' pending admissions found so far."""
+
+    _PREFIX, _SUFFIX = "sg:{", "}:pending"
+
+    def __init__(self, redis: Redis, settled_before: float) -> None:
+        self._redis = redis
+        # Younger than one heartbeat period: its replica may not have beaten yet.
+        self._settled_before = settled_before
+        self._alive: dict[str, bool] = {}
+        self._seen: set[tuple[str, str]] = set()  # HSCAN may return a field twice
+        self.found: list[tuple[str, str, PendingAdmission]] = []
+
+    async def tenant(self, raw_key: bytes | str) -> None:
+        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        if not (key.startswith(self._PREFIX) and key.endswith(self._SUFFIX)):
+            return
+        tenant = key[len(self._PREFIX) : -len(self._SUFFIX)]
+        cursor = 0
+        while True:
+            cursor, entries = await self._redis.hscan(key, cursor, count=_HSCAN_COUNT)
+            assert isinstance(entries, dict)  # a list only with no_values=True
+            items = list(entries.items())
+            for start in range(0, len(items), _PARSE_SLICE):
+                for raw_id, raw_entry in items[start : start + _PARSE_SLICE]:
+                    await self._entry(tenant, raw_id, raw_entry)
+                await asyncio.sleep(0)
+            if cursor == 0:
+                return
+
+    async def _entry(self, tenant: str, raw_id: bytes | str, raw_entry: bytes | str) -> None:
+        request_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        if (tenant, request_id) in self._seen:
+            return
+        self._seen.add((tenant, request_id))
+        try:
+            entry = PendingAdmission.model_validate_json(raw_entry)
+        except ValueError:
+            return  # not ours to interpret; left for an operator
+        if entry.at > self._settled_before:
+            return
+        if entry.gateway not in self._alive:
+            alive = await self._redis.exists(heartbeat_key(entry.gateway))
+            self._alive[entry.gateway] = bool(alive)
+        if not self._alive[entry.gateway]:
+            self.found.append((tenant, request_id, entry))

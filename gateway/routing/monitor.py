@@ -57,7 +57,6 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 from prometheus_client import Counter, Gauge
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.routing.view import EngineView
 from gateway.topology import Engine
@@ -83,50 +82,60 @@ WAITING = "vllm:num_requests_waiting"
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")  # newer vLLM first
 
 
-_LOAD_NAMES = frozenset((RUNNING, WAITING, *KV_USAGE))
-_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+# What follows a load gauge's name on one of its sample lines: the labels (quoted values may
+# hold braces and escaped quotes), the value, and an optional timestamp.
+_SAMPLE_REST = re.compile(
+    r'(?:\{[ \t]*(?:[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\]|\\.)*"[ \t]*,?[ \t]*)*\})?'
+    r"[ \t]+([^ \t\r]+)(?:[ \t]+-?\d+)?[ \t\r]*"
+)
+_AFTER_NAME = frozenset("{ \t")
 
 
-def _only_load(text: str) -> str:
-    """The exposition's lines about the three load gauges (samples, HELP and TYPE), in order.
+def _samples(text: str, name: str) -> list[float]:
+    """The values of the samples named exactly ``name`` (not a longer name it begins, as
+    ``x_total``), as the exposition format writes them.
 
-    A vLLM /metrics page has hundreds of lines (histograms per model); the parser spends ~3 ms
-    on all of them, twice a second per engine, for three numbers. Filtering by metric name
-    first leaves the parser a few lines; what it does with them is unchanged."""
-    kept: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            name = parts[2] if len(parts) > 2 else ""
-        else:
-            match = _METRIC_NAME.match(line)
-            name = match.group() if match else ""
-        if name in _LOAD_NAMES:
-            kept.append(line)
-    kept.append("")
-    return "\n".join(kept)
+    A vLLM /metrics page has hundreds of lines (histograms per model), scraped twice a
+    second per engine for three numbers, on the event loop: the lines are found with
+    ``str.find`` rather than handed to prometheus_client's parser. That took 2.5 ms for a
+    130 KiB page (0.2 ms now) and 0.3 ms for the simulator's 170 lines even when given only
+    the gauges' lines (0.05 ms now)."""
+    values: list[float] = []
+    at = text.find(name)
+    while at >= 0:
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        after = at + len(name)
+        if (at == 0 or text[at - 1] == "\n") and text[after : after + 1] in _AFTER_NAME:
+            values.append(_value(text[after:end], name))
+        at = text.find(name, end)
+    return values
+
+
+def _value(rest: str, name: str) -> float:
+    match = _SAMPLE_REST.fullmatch(rest)
+    # The exposition format's values are Go floats: Python's float() also reads "1_0".
+    if match is None or "_" in match.group(1):
+        raise ValueError(f"unparsable /metrics: a {name} sample reads {rest.strip()!r}")
+    try:
+        return float(match.group(1))
+    except ValueError as exc:
+        raise ValueError(f"unparsable /metrics: {exc}") from exc
 
 
 def parse_load(text: str) -> tuple[float, float, float]:
     """(running, waiting, kv_usage) from a vLLM /metrics exposition.
 
     Running and waiting are summed over label sets (one per model or data-parallel engine);
-    KV usage is the fullest cache. Samples are matched by their own name, not the family's:
-    the parser files a counter ``x_total`` under family ``x``, which must not pass for a
-    gauge ``x``. Raises ``ValueError`` when a gauge is missing or not finite: an engine that
-    does not report its load cannot be taken for idle.
+    KV usage is the fullest cache. Samples are matched by their own name, not a family's:
+    a counter ``x_total`` must not pass for a gauge ``x``. Raises ``ValueError`` when a gauge
+    is missing, unparsable or not finite: an engine that does not report its load cannot be
+    taken for idle.
     """
-    samples: dict[str, list[float]] = {}
-    try:
-        for family in text_string_to_metric_families(_only_load(text)):
-            for sample in family.samples:
-                samples.setdefault(sample.name, []).append(float(sample.value))
-    except Exception as exc:  # the parser raises ValueError, IndexError, ... on bad input
-        raise ValueError(f"unparsable /metrics: {exc}") from exc
 
     def values(*names: str) -> list[float]:
         for name in names:
-            if found := samples.get(name):
+            if found := _samples(text, name):
                 if not all(math.isfinite(v) for v in found):
                     raise ValueError(f"/metrics has a non-finite {name}")
                 return found

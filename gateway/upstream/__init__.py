@@ -2,7 +2,9 @@
 
 ::
 
-    client.py     the one HTTP client to the engines, limits and timeouts from the settings
+    engines.py    the seam for requests: aiohttp read directly (production), httpx (tests);
+                  failures reported as "not sent" or "may have reached the engine"
+    client.py     the httpx client of the engine monitor's scrapes, limits and timeouts
     transport.py  its transport: aiohttp's pool under httpx, with exact error mapping
     forwarder.py  Forwarder: an engine of the candidates, failover within the jurisdictions
     sse.py        whole server-sent events out of a byte stream, and their protocol check

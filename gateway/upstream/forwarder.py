@@ -23,7 +23,6 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
-import httpx
 import orjson
 
 from gateway.errors import (
@@ -34,7 +33,6 @@ from gateway.errors import (
     ResidencyViolation,
     UpstreamError,
     UpstreamInvalidResponse,
-    UpstreamTimeout,
     render_sse,
 )
 from gateway.metrics import FAILOVERS
@@ -43,11 +41,10 @@ from gateway.routing.admission import Overloaded, Slot
 from gateway.routing.router import Router
 from gateway.routing.view import RouteContext
 from gateway.topology import Engine, Tenant
+from gateway.upstream.engines import EngineClient, EngineResponse, NotSent
 from gateway.upstream.errors import from_engine_response
 from gateway.upstream.sse import ends_stream, split_events, well_formed
 
-# Failures before the request left this process: safe to try another engine.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 # The media types the endpoints speak: whole answers, and streamed ones.
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -63,12 +60,13 @@ class UpstreamAnswer:
 
 @dataclass(slots=True)
 class UpstreamStream:
-    """An open streamed answer; whoever holds it must consume or ``aclose`` it."""
+    """An open answer; whoever holds it must consume or ``aclose`` it."""
 
     engine: Engine
-    response: httpx.Response
+    answer: EngineResponse
     # Frees the admission slot and ends the in-flight count, exactly once, at the end.
     on_close: Callable[[], None] | None = field(default=None, repr=False)
+    body: bytes = b""  # a whole answer, once read (``expect=JSON``)
 
     def _closed(self) -> None:
         done, self.on_close = self.on_close, None
@@ -91,7 +89,7 @@ class UpstreamStream:
         error: GatewayError | None = None
         last = b""
         try:
-            async for event in split_events(self.response.aiter_raw()):
+            async for event in split_events(self.answer.chunks()):
                 if not well_formed(event):
                     raise UpstreamInvalidResponse(
                         "The engine sent a stream event that is not an OpenAI event; the "
@@ -105,14 +103,10 @@ class UpstreamStream:
                 yield event
             if not ends_stream(last):
                 raise UpstreamInvalidResponse("The engine ended the stream before its end event.")
-        except httpx.TimeoutException:
-            error = UpstreamTimeout("The engine stopped sending mid-stream.")
-        except httpx.HTTPError:
-            error = UpstreamError("The connection to the engine broke mid-stream.")
-        except UpstreamError as exc:
+        except UpstreamError as exc:  # the engine's seam reports its failures as these
             error = exc
         finally:
-            await self.response.aclose()
+            await self.answer.aclose()
             self._closed()
         if error is not None:
             event = render_sse(error)
@@ -120,14 +114,14 @@ class UpstreamStream:
 
     async def aclose(self) -> None:
         try:
-            await self.response.aclose()
+            await self.answer.aclose()
         finally:
             self._closed()
 
 
 class Forwarder:
-    def __init__(self, client: httpx.AsyncClient, router: Router) -> None:
-        self._client = client
+    def __init__(self, engines: EngineClient, router: Router) -> None:
+        self._engines = engines
         self._router = router
 
     async def call(
@@ -142,9 +136,9 @@ class Forwarder:
         """A whole answer, read and checked to be a JSON object (by ``open``)."""
         stream = await self.open(tenant, candidates, path, body, request_id, ctx, expect=JSON)
         await stream.aclose()
-        content_type = stream.response.headers.get("content-type", JSON)
+        answer = stream.answer
         return UpstreamAnswer(
-            stream.engine, stream.response.status_code, content_type, stream.response.content
+            stream.engine, answer.status, answer.content_type or JSON, stream.body
         )
 
     async def open(
@@ -159,7 +153,7 @@ class Forwarder:
         expect: str = SSE,
     ) -> UpstreamStream:
         """An answer of media type ``expect`` with a success status: an event stream, open,
-        or a JSON object, already read (``response.content``)."""
+        or a JSON object, already read (``UpstreamStream.body``)."""
         router = self._router
         ranked = router.rank(candidates, ctx)
         router.budget.deposit()
@@ -206,49 +200,48 @@ class Forwarder:
             router.monitor.finished(ticket)
 
         try:
-            response = await self._send(engine, path, body, request_id)
+            answer = await self._send(engine, path, body, request_id)
         except asyncio.CancelledError:
             breaker.abandon()  # the client left: no verdict on the engine (a probe is freed)
             done()
             raise
-        except _NOT_SENT as exc:
+        except NotSent as exc:
             # Refused: nothing listens there, the engine is down, not slow. Open at once, as
             # the monitor does; one timed-out connect is only one failure among three.
-            if isinstance(exc, httpx.ConnectError):
+            if exc.refused:
                 breaker.trip()
             else:
                 breaker.record_failure()
             done()
             raise _Retryable("connect", _none_reachable()) from exc
-        except httpx.TimeoutException as exc:
+        except UpstreamError:  # timed out or broke after sending: the engine may be working
             breaker.record_failure()
             done()
-            raise UpstreamTimeout("The engine did not answer in time.") from exc
-        except httpx.HTTPError as exc:
-            breaker.record_failure()
-            done()
-            raise UpstreamError("The connection to the engine failed.") from exc
+            raise
         except BaseException:
             breaker.abandon()  # a fault of ours (a bug): the slot must not leak with it
             done()
             raise
-        if response.status_code >= 400:
+        if answer.status >= 400:
             try:
-                content = await response.aread()
-            except httpx.HTTPError:
+                content = await answer.read()
+            except UpstreamError:
                 content = b""
             finally:
-                await response.aclose()
+                await answer.aclose()
                 done()
-            error = from_engine_response(response.status_code, content)
-            if response.status_code >= 500:
+            error = from_engine_response(answer.status, content)
+            if answer.status >= 500:
                 breaker.record_failure()
                 raise _Retryable("status_5xx", error)
             breaker.record_success()  # a 4xx is the request's fault, not the engine's
             raise error
-        stream = UpstreamStream(engine, response, on_close=done)
+        stream = UpstreamStream(engine, answer, on_close=done)
         try:
-            await _check_answer(response, expect)
+            if expect == JSON:
+                stream.body = await _checked_json(answer)
+            else:
+                _check_status(answer, expect)
         except (_Retryable, GatewayError):
             breaker.record_failure()  # an engine that breaks the protocol is a failing one
             await stream.aclose()
@@ -262,8 +255,8 @@ class Forwarder:
 
     async def _send(
         self, engine: Engine, path: str, body: bytes, request_id: str
-    ) -> httpx.Response:
-        # identity: we relay the engine's bytes as they are (aiter_raw), never re-encoded.
+    ) -> EngineResponse:
+        # identity: we relay the engine's bytes as they are, never re-encoded.
         headers = {
             "content-type": "application/json",
             "accept-encoding": "identity",
@@ -271,18 +264,15 @@ class Forwarder:
         }
         if engine.pool.engine_api_key:
             headers["authorization"] = "Bearer " + engine.pool.engine_api_key
-        request = self._client.build_request(
-            "POST", engine.url + path, content=body, headers=headers
-        )
-        return await self._client.send(request, stream=True)
+        return await self._engines.post(engine.url + path, body, headers)
 
 
-async def _check_answer(response: httpx.Response, expect: str) -> None:
-    """A success status and the media type asked for; a JSON answer is read and must be a
-    JSON object. Anything else is the engine breaking the protocol: a redirect (never
-    followed: it could lead out of the jurisdiction) or another status is retried on the
-    next engine, as nothing was produced; a wrong body is not (the engine did the work)."""
-    status = response.status_code
+def _check_status(answer: EngineResponse, expect: str) -> None:
+    """A success status and the media type asked for. Anything else is the engine breaking
+    the protocol: a redirect (never followed: it could lead out of the jurisdiction) or
+    another status is retried on the next engine, as nothing was produced; a wrong body is
+    not (the engine did the work)."""
+    status = answer.status
     if not 200 <= status < 300:
         if 300 <= status < 400:
             message = (
@@ -292,21 +282,19 @@ async def _check_answer(response: httpx.Response, expect: str) -> None:
         else:
             message = f"The engine answered with HTTP {status}, which it must not."
         raise _Retryable("status_other", UpstreamError(message))
-    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    media_type = answer.content_type.partition(";")[0].strip().lower()
     if media_type != expect:
         shown = media_type or "no content type"
         raise UpstreamInvalidResponse(
             f"The engine answered with {shown[:64]} where {expect} was expected; the answer "
             "was not relayed."
         )
-    if expect != JSON:
-        return
-    try:
-        content = await response.aread()
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout("The engine did not answer in time.") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError("The connection to the engine broke.") from exc
+
+
+async def _checked_json(answer: EngineResponse) -> bytes:
+    """The whole answer, read: it must be a JSON object."""
+    _check_status(answer, JSON)
+    content = await answer.read()
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError:
@@ -315,6 +303,7 @@ async def _check_answer(response: httpx.Response, expect: str) -> None:
         raise UpstreamInvalidResponse(
             "The engine's answer is not a JSON object; it was not relayed."
         )
+    return content
 
 
 class _Retryable(Exception):

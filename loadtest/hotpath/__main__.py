@@ -19,7 +19,7 @@ from loadtest.hotpath.measure import Spread
 from loadtest.hotpath.profile import profile
 from loadtest.hotpath.protections import protections_table
 from loadtest.hotpath.runner import Results, Sizes, run_rounds, variants_of
-from loadtest.hotpath.variants import MAIN
+from loadtest.hotpath.variants import MAIN, REFERENCES
 
 PACKAGES = (
     *("uvicorn", "granian", "fastapi", "starlette", "pydantic", "msgspec"),
@@ -46,7 +46,10 @@ def best(results: Results) -> str:
         per_request = Spread.of(results.per_request[name]).median
         return per_request + 64 * Spread.of(results.per_event[name]).median
 
-    return min((v.name for v in MAIN if results.per_request.get(v.name)), key=score)
+    measured = [
+        v.name for v in MAIN if v.name not in REFERENCES and results.per_request.get(v.name)
+    ]
+    return min(measured, key=score) if measured else "none"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,6 +140,8 @@ def check_relay(port: int, variant: Variant) -> list[str]:
     ok = events == expected if variant.mode == "full" else 1 <= events <= 19
     if stream.status_code != 200 or not ok or "[DONE]" not in stream.text:
         problems.append(f"stream: HTTP {stream.status_code}, {events} events ({expected} expected)")
+    if variant.server == "floor":
+        return problems  # the floor checks nothing: it only measures the sockets
     invalid = b'{"model": "m", "messages": [{"role": "robot", "content": "hi"}]}'
     refused = httpx.post(url, content=invalid, headers=headers, timeout=10)
     error = refused.json().get("error", {}) if refused.status_code == 400 else {}

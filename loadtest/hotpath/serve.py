@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from gateway.server import GatewayConfig, HeadLimits
+from loadtest.hotpath import floor
 from loadtest.hotpath.apps import ASGI_APPS, Config
 from loadtest.hotpath.variants import Variant
 
@@ -30,6 +31,9 @@ def build_app(variant: Variant, engine: str) -> Any:
 
 
 def run(variant: Variant, engine: str, port: int, limits: HeadLimits, keep_alive: float) -> None:
+    if variant.server in ("floor", "callback"):
+        floor.run(port, engine, checked=variant.server == "callback")
+        return
     app = build_app(variant, engine)
     if variant.server == "uvicorn":
         config = GatewayConfig(

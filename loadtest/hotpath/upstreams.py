@@ -102,14 +102,21 @@ class AiohttpUpstream:
             sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
         self._base = base_url
-        # trust_env off: no proxy from the environment may carry traffic elsewhere.
+        # As the gateway's httpx client: no proxy from the environment (trust_env), no cookies
+        # kept from an engine, the engine's bytes as they are (no decompression).
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def send(self, path: str, body: bytes) -> Answer:
         try:
-            response = await self._session.post(self._base + path, data=body, headers=HEADERS)
+            response = await self._session.post(
+                self._base + path, data=body, headers=HEADERS, allow_redirects=False
+            )  # never followed: a redirect could lead out of the jurisdiction
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamError("The connection to the engine failed.") from exc
         return AiohttpAnswer(response)

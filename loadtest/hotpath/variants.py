@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-Server = Literal["uvicorn", "granian-asgi", "granian-rsgi"]
-Routing = Literal["fastapi", "starlette", "bare"]
-Validation = Literal["pydantic", "msgspec"]
-Client = Literal["httpx-aiohttp", "aiohttp", "httpx"]
+# Two callback relays on uvloop as references (loadtest/hotpath/floor.py): the floor below
+# every choice, and the gateway's work done in callbacks.
+Server = Literal["uvicorn", "granian-asgi", "granian-rsgi", "floor", "callback"]
+Routing = Literal["fastapi", "starlette", "bare", "none"]
+Validation = Literal["pydantic", "msgspec", "none"]
+Client = Literal["httpx-aiohttp", "aiohttp", "httpx", "raw"]
 # full: relay each event; tap: read + tap each event, write once at the end; read: read only.
 Mode = Literal["full", "tap", "read"]
 
@@ -45,6 +47,10 @@ class Variant:
         return variant
 
     def check(self) -> None:
+        parts = (self.server, self.routing, self.validation, self.client)
+        special = any(part in ("floor", "callback", "none", "raw") for part in parts)
+        if special != (self.name in REFERENCES):
+            raise ValueError(f"the references are exactly {', '.join(REFERENCES)}")
         if self.routing == "fastapi" and self.validation != "pydantic":
             raise ValueError("FastAPI routing validates with pydantic (its body parameter)")
         if self.server == "granian-rsgi" and self.routing != "bare":
@@ -57,6 +63,7 @@ def _member(value: str, kind: Any) -> Any:  # one of the Literal's values
     return value
 
 
+REFERENCES = ("floor/none/none/raw", "callback/none/msgspec/raw")
 TODAY = Variant("uvicorn", "fastapi", "pydantic", "httpx-aiohttp")
 
 # One choice changed at a time from today's stack, then the lean stacks on each server.
@@ -71,6 +78,8 @@ MAIN: tuple[Variant, ...] = (
     Variant("uvicorn", "bare", "msgspec", "aiohttp"),
     Variant("granian-asgi", "bare", "msgspec", "aiohttp"),
     Variant("granian-rsgi", "bare", "msgspec", "aiohttp"),
+    Variant("floor", "none", "none", "raw"),
+    Variant("callback", "none", "msgspec", "raw"),
 )
 
 # Per-event components on the three lean stacks: read only, read + tap (full is in MAIN).

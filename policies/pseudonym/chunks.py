@@ -169,7 +169,7 @@ class ChunkRestorer:
         if not piece and field != "text":  # as on_chunk: an empty delta text is not fed
             return piece
         restored = state.text(field, piece)
-        self._holding = any(state.holds() for state in self._choices.values())
+        self._holding = any(choice.holds() for choice in self._choices.values())
         return restored
 
     def drain(self) -> dict[str, Any] | None:

@@ -33,8 +33,8 @@ def test_a_token_event_teaches_the_shape_of_the_next() -> None:
     assert (shape.index, shape.field) == (0, "content")
     assert shape.text_of(token(b'"lo Welt"')) == "lo Welt"
     assert shape.text_of(token(b'""')) == ""
-    rewritten = shape.with_text('sagt "Grüß dich"\n<')
-    assert orjson.loads(rewritten[6:]) == orjson.loads(token(orjson.dumps('sagt "Grüß dich"\n<'))[6:])
+    text = 'sagt "Grüß dich"\n<'
+    assert orjson.loads(shape.with_text(text)[6:]) == orjson.loads(token(orjson.dumps(text))[6:])
     assert shape.with_text("") == token(b'""')
 
 
@@ -104,7 +104,8 @@ def test_completion_chunks_have_a_shape_too() -> None:
     shapes = EventShapes()
     shapes.learn(event, _document(event))
     found = shapes.match(event.replace(b'"Hal"', b'"lo"'))
-    assert found is not None and found[0].field == "text" and found[1] == "lo"
+    assert found is not None
+    assert (found[0].field, found[1]) == ("text", "lo")
 
 
 def test_restoring_decodes_escaped_placeholders_split_over_events() -> None:

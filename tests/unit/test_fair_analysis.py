@@ -62,7 +62,12 @@ def gateway(engines: FakeEngines) -> Iterator[TestClient]:
             # One request a minute: a refused request that took the slot would show.
             _tenant("neighbour", NEIGHBOUR, limits={"requests_per_minute": 1}),
         ],
-        privacy={"analysis_threads": 2, "max_analysed_chars": 1_000, "max_analysed_items": 8},
+        privacy={
+            "analysis_threads": 2,
+            "max_analysed_chars": 1_000,
+            "max_analysed_items": 8,
+            "inline_analysis_chars": 0,  # the threads are what is under test
+        },
     )
     app = create_app(settings, upstream_transport=httpx.MockTransport(engines))
     with TestClient(app) as client:

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import httpx
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,12 +37,20 @@ def content(text: str) -> bytes:
 
 
 class _Response:
+    """An engine's answer as the engine seam gives it (gateway/upstream/engines.py)."""
+
+    status = 200
+    content_type = "text/event-stream"
+
     def __init__(self, chunks: list[bytes]) -> None:
         self._chunks = chunks
 
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         for chunk in self._chunks:
             yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join(self._chunks)
 
     async def aclose(self) -> None:
         return None
@@ -61,7 +68,7 @@ async def _meter(chunks: list[bytes], *, wants_usage: bool) -> Metered:
     async def on_end(outcome: StreamOutcome) -> None:
         ended.append(outcome)
 
-    upstream = UpstreamStream(cast(Any, None), cast(httpx.Response, _Response(chunks)))
+    upstream = UpstreamStream(cast(Any, None), cast(Any, _Response(chunks)))
     stream = MeteredStream(
         upstream,
         client_wants_usage=wants_usage,

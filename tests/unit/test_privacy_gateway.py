@@ -119,7 +119,8 @@ def client(engine: EchoEngine, tmp_path: Path) -> Iterator[TestClient]:
             _tenant("hasty", HASTY, "hasty"),
             _tenant("open", OPEN, "hasty-open"),
         ],
-        privacy={"policy_files": files},
+        # The analysis deadline is under test: every request goes through the threads.
+        privacy={"policy_files": files, "inline_analysis_chars": 0},
     )
     app = create_app(settings, upstream_transport=httpx.MockTransport(engine))
     with TestClient(app) as test_client:

@@ -214,6 +214,26 @@ async def test_records_arriving_together_are_written_in_one_batch(tmp_path: Path
     assert (await audit.verify()).ok
 
 
+async def test_a_queued_group_is_written_together_and_settles_one_future(
+    tmp_path: Path,
+) -> None:
+    """A telemetry flush queues its batch as one group: one write, one future for the event
+    loop to settle (not one per record), never split across writes."""
+    store = CountingStore(tmp_path / "audit.jsonl")
+    audit = AuditTrail(store, HMAC_KEY, SUBJECT_KEY, max_batch=3)
+    flush = [audit.seal_request(usage_record("acme", f"req-{i}")) for i in range(5)]
+    later = [audit.seal_request(usage_record("acme", f"req-{i}")) for i in (5, 6)]
+
+    first, second = audit.enqueue(flush), audit.enqueue(later)  # in the same loop turn
+
+    entries = await first
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]  # in order, larger than max_batch
+    assert [e.seq for e in await second] == [6, 7]
+    assert store.batches == [5, 2]  # the second group did not fit beside the first
+    assert (await audit.enqueue([])) == []
+    assert (await audit.verify()).ok
+
+
 async def test_the_open_file_follows_a_rewrite_by_another_process(tmp_path: Path) -> None:
     """Appends keep the file open; a purge elsewhere renames a new file over it, and the
     next append must go into that new file and link to its last entry."""

@@ -32,12 +32,17 @@ def test_variant_names_round_trip_and_impossible_ones_are_refused() -> None:
     for variant in (*MAIN, *COMPONENTS):
         assert Variant.parse(variant.name) == variant
     assert Variant.parse("uvicorn/bare/msgspec/aiohttp:tap").mode == "tap"
+    assert Variant.parse("floor/none/none/raw").server == "floor"
+    assert Variant.parse("callback/none/msgspec/raw").server == "callback"
     for name in (
         "uvicorn/fastapi/msgspec/aiohttp",  # FastAPI's body parameter is pydantic
         "granian-rsgi/fastapi/pydantic/aiohttp",  # no FastAPI on RSGI
         "hypercorn/bare/msgspec/aiohttp",
         "uvicorn/bare/msgspec",
         "uvicorn/bare/msgspec/aiohttp:write",
+        "uvicorn/none/none/raw",  # the floor's parts make only the floor
+        "floor/bare/msgspec/aiohttp",
+        "callback/none/pydantic/raw",
     ):
         with pytest.raises(ValueError, match=r"."):
             Variant.parse(name)

@@ -16,6 +16,7 @@ from gateway.routing.build import build_router
 from gateway.routing.view import RouteContext
 from gateway.settings import Settings
 from gateway.topology import Tenant, Topology
+from gateway.upstream.engines import HttpxEngines
 from gateway.upstream.forwarder import JSON, Forwarder
 from tests.unit.conftest import IDLE_METRICS
 
@@ -68,7 +69,7 @@ def _failovers(reason: str) -> float:
 async def _call(settings: Settings, engines: Engines, times: int = 1) -> list[int | str]:
     topology = Topology.from_settings(settings)
     async with httpx.AsyncClient(transport=httpx.MockTransport(engines)) as client:
-        forwarder = Forwarder(client, build_router(settings, topology, client))
+        forwarder = Forwarder(HttpxEngines(client), build_router(settings, topology, client))
         outcomes: list[int | str] = []
         for _ in range(times):
             try:
@@ -130,7 +131,7 @@ async def test_a_request_waits_for_a_slot_until_its_deadline_then_gets_429() -> 
     engines = Engines({"a.de": ok, "b.de": ok})
     async with httpx.AsyncClient(transport=httpx.MockTransport(engines)) as client:
         router = build_router(settings, topology, client)
-        forwarder = Forwarder(client, router)
+        forwarder = Forwarder(HttpxEngines(client), router)
         held = [
             await forwarder.open(
                 TENANT, topology.engines, "/v1/x", b"{}", f"r{i}", CTX, expect=JSON

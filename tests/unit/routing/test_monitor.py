@@ -166,6 +166,34 @@ def test_garbage_is_an_error(text: str) -> None:
         parse_load(text)
 
 
+def test_reads_the_exposition_format_not_just_the_common_case() -> None:
+    # Label values with braces, spaces and escaped quotes; timestamps; CRLF line ends; the
+    # gauge names inside other lines (a HELP text, a label value) count for nothing.
+    text = (
+        "# HELP vllm:num_requests_running Requests running (cf. vllm:num_requests_waiting)\r\n"
+        'vllm:num_requests_running{model_name="a} b",note="say \\"hi\\""} 4 1700000000000\r\n'
+        'vllm:num_requests_running{model_name="c"} 1e1\r\n'
+        'other_metric{of="vllm:num_requests_waiting 99"} 1\r\n'
+        "vllm:num_requests_waiting 2.5\r\n"
+        "vllm:kv_cache_usage_perc\t0.5"
+    )
+    assert parse_load(text) == (14.0, 2.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "vllm:num_requests_waiting{x=1} 2",
+        "vllm:num_requests_waiting 1_0",
+        "vllm:num_requests_waiting two",
+    ],
+)
+def test_an_unreadable_sample_of_a_load_gauge_is_an_error(sample: str) -> None:
+    text = "\n".join(line for line in vllm_metrics(1, 2, 0.3).splitlines() if "waiting" not in line)
+    with pytest.raises(ValueError, match="unparsable /metrics"):
+        parse_load(text + "\n" + sample + "\n")
+
+
 def test_a_non_finite_gauge_is_an_error() -> None:
     with pytest.raises(ValueError, match="non-finite vllm:num_requests_waiting"):
         parse_load(vllm_metrics(1, "NaN", 0.3))

@@ -18,6 +18,7 @@ from gateway.routing.build import build_router
 from gateway.routing.view import Priority, RouteContext
 from gateway.settings import Settings
 from gateway.topology import Tenant, Topology
+from gateway.upstream.engines import HttpxEngines
 from gateway.upstream.forwarder import Forwarder
 from tests.unit.conftest import IDLE_METRICS
 
@@ -129,7 +130,7 @@ async def _route(world: World, contacted: list[str]) -> int | str:
             preferred_sites=tenant.preferred_sites,
             priority=Priority.BATCH if world.batch else Priority.INTERACTIVE,
         )
-        forwarder = Forwarder(client, router)
+        forwarder = Forwarder(HttpxEngines(client), router)
         outcomes: list[int | str] = []
         for _ in range(3):  # several requests: breakers open, budgets drain
             try:

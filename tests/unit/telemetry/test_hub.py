@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
@@ -27,13 +29,37 @@ def _failures() -> float:
 
 
 def _hub(
-    store: FileAuditStore, tmp_path: Path, interval: float, exporter: InMemorySpanExporter
+    store: FileAuditStore,
+    tmp_path: Path,
+    interval: float,
+    exporter: InMemorySpanExporter,
+    processor: SpanProcessor | None = None,
+    **options: Any,
 ) -> Observability:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if processor is not None:
+        provider.add_span_processor(processor)
     trail = AuditTrail(store, None, b"s" * 32)
     content = FileContentLog(tmp_path / "content.jsonl")
-    return Observability(provider, trail, content, flush_interval_s=interval)
+    return Observability(provider, trail, content, flush_interval_s=interval, **options)
+
+
+class LoopTurns(SpanProcessor):
+    """Counts the event loop's turns (``count_forever``) and notes the count as each span
+    ends: spans that end in one turn were recorded in one slice of the flush."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.ended_at: list[int] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended_at.append(self.turns)
+
+    async def count_forever(self) -> None:
+        while True:
+            self.turns += 1
+            await asyncio.sleep(0)
 
 
 async def test_requests_are_recorded_together_at_the_next_flush(tmp_path: Path) -> None:
@@ -56,6 +82,31 @@ async def test_requests_are_recorded_together_at_the_next_flush(tmp_path: Path) 
     for done, end in zip(finished, ended, strict=True):  # ended when the request did
         assert done.end_time is not None
         assert done.end_time <= end
+    await hub.close()
+
+
+@pytest.mark.parametrize(("slice_s", "slices"), [(0.0, 5), (60.0, 1)])
+async def test_a_flush_records_in_slices_of_bounded_time_and_writes_once(
+    tmp_path: Path, slice_s: float, slices: int
+) -> None:
+    """Between two slices of a flush the loop runs whatever else is ready (a request): with
+    a slice of no time each request is a slice of its own; the batch is still one write."""
+    store, turns = CountingStore(tmp_path / "audit.jsonl"), LoopTurns()
+    hub = _hub(store, tmp_path, 0.01, InMemorySpanExporter(), turns, slice_s=slice_s)
+    counting = asyncio.create_task(turns.count_forever())
+    for i in range(5):
+        record = usage_record("acme", f"req-{i}")
+        hub.finished(
+            hub.start("chat.completions", "m", f"req-{i}", "acme", {}, time.time()), record
+        )
+    await asyncio.sleep(0.05)  # the flush interval has passed
+    await hub.audit.flush()
+    counting.cancel()
+
+    assert len(turns.ended_at) == 5
+    assert len(set(turns.ended_at)) == slices
+    assert turns.ended_at == sorted(turns.ended_at)  # oldest first
+    assert store.batches == [5]
     await hub.close()
 
 
