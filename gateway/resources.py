@@ -73,10 +73,14 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         replica = gateway_id(settings)
         stores = build_stores(settings, replica)
         observability = await build_observability(settings, replica)
-        admin = TenantAdmin(
-            stores.directory, pepper, catalogue.policies, audit=observability.admin_action
-        )
         directory = Directory(stores.directory, pepper, settings.store.directory_poll_interval)
+        admin = TenantAdmin(
+            stores.directory,
+            pepper,
+            catalogue.policies,
+            audit=observability.admin_action,
+            on_change=directory.refresh,
+        )
         await asyncio.to_thread(estimate.preload)
         await admin.bootstrap(settings)
         await directory.refresh()

@@ -224,20 +224,22 @@ QUICK_GATEWAYS = [("quick", None), ("full", "gdpr-default")]
 
 
 def start_sides(
-    procs: Processes, engine: Proc, tenant: str, args: argparse.Namespace, tree: Path,
-    notes: list[str],
+    procs: Processes, engine: Proc, tenant: str, args: argparse.Namespace,
+    trees: list[tuple[str, Path]], notes: list[str],
 ) -> list[Side]:  # fmt: skip
+    """``trees``: (label, gateway code); the baseline's sides are named "before: ..."."""
     models = [MODEL, PACED]
     sides = [Side("engine alone", "engine", engine, None)]
-    for mode, policy in QUICK_GATEWAYS if args.quick else GATEWAYS:
-        name = f"{mode}, {policy or 'none'}"
-        slug = name.replace(", ", "-")
+    wanted = QUICK_GATEWAYS if args.quick else GATEWAYS
+    for (label, tree), (mode, policy) in ((t, g) for t in trees for g in wanted):
+        name = f"{label}{mode}, {policy or 'none'}"
+        slug = name.replace(", ", "-").replace(": ", "-")
         # A key of its own: the full pipelines share Redis, where one key is one tenant.
         key = new_key()
         if mode == "quick":
             proc = start_quick_gateway(procs, slug, engine.url, key, policy, tree)
         else:
-            pipeline = Pipeline(f"{tenant}-{policy or 'none'}", key, policy)
+            pipeline = Pipeline(f"{tenant}-{slug}", key, policy)
             config = full_pipeline_config([engine.url], models, procs.folder / slug, pipeline)
             proc = start_config_gateway(procs, slug, config, tree)
         sides.append(Side(name, "gateway", proc, key))
@@ -276,12 +278,14 @@ def run(args: argparse.Namespace, notes: list[str]) -> list[Side]:
     plan = phases(args.quick)
     # The tenant outlives the processes: its Redis keys go once no gateway writes them.
     with redis_tenant("lean") as tenant, gateway_tree(args.revision) as tree, \
+            gateway_tree(args.baseline) as base_tree, \
             tempfile.TemporaryDirectory(prefix="sg-lean-") as scratch, \
             Processes(Path(scratch)) as procs:  # fmt: skip
         folder = Path(scratch)
         engine = start_engine(procs, "engine", interval_ms=1.0)
         wait_ready(engine, "/health", timeout=30)
-        sides = start_sides(procs, engine, tenant, args, tree, notes)
+        trees = [("", tree)] + ([("before: ", base_tree)] if args.baseline else [])
+        sides = start_sides(procs, engine, tenant, args, trees, notes)
         for side in sides:
             warm_up(side)
         idle_rates(sides, 1.5 if args.quick else 3.0)
@@ -398,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="default 2 (quick: 1)")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--revision", help="run the gateway of this git revision (git archive)")
+    parser.add_argument(
+        "--baseline",
+        help="also run the gateway of this git revision, side by side in the same run "
+        '(its sides are named "before: ...")',
+    )
     parser.add_argument("--json", type=Path, default=Path("loadtest/results/lean_overhead.json"))
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/lean_overhead.md"))
     args = parser.parse_args(argv)

@@ -173,6 +173,11 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}"
 
 
+def percentile_ms(values: Sequence[float], q: float) -> str:
+    """The ``q`` quantile of ``values`` (seconds) in ms, as the tables print it."""
+    return _ms(_pct(values, q))
+
+
 def _hold(wall: float, cpu: float) -> str:
     return f"{_ms(cpu)} ({_ms(wall)})" if wall else "-"
 

@@ -12,7 +12,7 @@ records what is still pending.
 A batch is recorded on the event loop, in slices of at most ``slice_s`` (0.2 ms) with a
 yield to the loop between them: a batch takes a few milliseconds (~50 us per request, a few
 hundred requests per interval under load), and a request that arrives meanwhile waits for
-one slice, not for the batch (in slices of 16 requests it had waited up to ~3 ms:
+one slice, not for the batch (slices of 16 requests had held the loop 1-4 ms:
 ``loadtest.loop_stalls``). The audit records of the batch are queued together at its end:
 one write, settled by one future.
 """

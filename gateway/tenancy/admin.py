@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -38,9 +38,14 @@ class TenantAdmin:
         pepper: bytes | None,
         policies: Collection[str] | None = None,
         audit: AdminAuditHook | None = None,
+        on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._store = store
         self._pepper = pepper
+        # This replica's directory, reloaded after each change made here: a key issued or
+        # revoked through this replica is in force on it at once (the others follow at their
+        # next poll of the store).
+        self._on_change = on_change
         # Every change is recorded in the audit trail (ids and field names, never keys).
         self._audit = audit
         # The policy ids this deployment knows; None: not checked (tools without policies).
@@ -49,6 +54,9 @@ class TenantAdmin:
     async def _record(
         self, action: str, tenant: str, target: dict[str, str], fields: list[str]
     ) -> None:
+        """After a change is stored: in force here, and on record."""
+        if self._on_change is not None:
+            await self._on_change()
         if self._audit is not None:
             await self._audit(action, tenant, target, fields)
 
