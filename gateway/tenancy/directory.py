@@ -64,6 +64,9 @@ class Directory:
         if await self._store.version() == self._version:
             return False
         snapshot = await self._store.snapshot()
+        for record, why in sorted(snapshot.unreadable.items()):
+            log.error("directory.unreadable_record", record=record, error=why,
+                      version=snapshot.version)  # fmt: skip
         # In a thread: every key of the directory, on any change anywhere (~5 us a key; 164
         # tenants' keys held the loop for 1.5 ms, thousands would for tens).
         self._ring = await asyncio.to_thread(build_ring, snapshot, self._pepper, time.time())

@@ -5,14 +5,21 @@ reload on change, which is how a revocation reaches every replica within a secon
 
 Redis layout: ``sg:dir:tenants`` (hash: tenant id -> JSON), ``sg:dir:keys`` (hash: key id ->
 JSON) and ``sg:dir:version`` (counter).
+
+A record this release cannot read (a newer release's field during a rolling upgrade, or a
+damaged value) is left out of the snapshot and named in ``Snapshot.unreadable``: that tenant
+or key is unknown here (its requests get 401) while every other one is served and later
+changes still apply. Nothing one record holds stops a replica from starting.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from gateway.tenancy.records import KeyRecord, TenantRecord
@@ -27,6 +34,8 @@ class Snapshot:
     version: int
     tenants: dict[str, TenantRecord]
     keys: dict[str, KeyRecord]
+    # "tenant <id>" or "key <id>" -> why it was left out (pydantic's first error, no value)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 class DirectoryStore(Protocol):
@@ -58,10 +67,12 @@ class RedisDirectoryStore:
             pipe.hgetall(TENANTS)
             pipe.hgetall(KEYS)
             version, tenants, keys = await pipe.execute()
+        unreadable: dict[str, str] = {}
         return Snapshot(
             int(version or 0),
-            {k.decode(): TenantRecord.model_validate_json(v) for k, v in tenants.items()},
-            {k.decode(): KeyRecord.model_validate_json(v) for k, v in keys.items()},
+            _readable(TenantRecord, "tenant", tenants, unreadable),
+            _readable(KeyRecord, "key", keys, unreadable),
+            unreadable,
         )
 
     async def _write(self, table: str, field: str, value: str) -> None:
@@ -83,6 +94,25 @@ class RedisDirectoryStore:
             pipe.incr(VERSION)
             await pipe.execute()
         return True
+
+
+_Record = TypeVar("_Record", bound=BaseModel)
+
+
+def _readable(
+    model: type[_Record], kind: str, raw: Mapping[bytes, bytes], unreadable: dict[str, str]
+) -> dict[str, _Record]:
+    """The records of ``raw`` this release can read; the others named in ``unreadable``."""
+    records: dict[str, _Record] = {}
+    for name, value in raw.items():
+        ident = name.decode(errors="replace")
+        try:
+            records[ident] = model.model_validate_json(value)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "record"
+            unreadable[f"{kind} {ident}"] = f"{where}: {first['msg']}"
+    return records
 
 
 class MemoryDirectoryStore:
