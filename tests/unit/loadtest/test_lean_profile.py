@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtest.lean_profile import LOOP, drop_thread, bucket, report, tally
+from loadtest.lean_profile import LOOP, bucket, drop_thread, report, tally
 
 SERVE = "<module> (gateway/cli.py:1);Runner.run (asyncio/runners.py:118)"
 
