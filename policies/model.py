@@ -104,6 +104,14 @@ class Policy(_Strict):
     # every other field the gateway does not know is refused. Dotted paths, list items "*"
     # ("metadata", "messages.*.content.*.image_url"). Part of the version, like any rule.
     passthrough_fields: tuple[str, ...] = ()
+    # What a pseudonymised value becomes in an embeddings request. "conversation": a
+    # placeholder numbered per conversation, as on chat (<PERSON_1>): two invoices that
+    # differ only in name and IBAN become the same text, hence the same vector. "stable": a
+    # keyed pseudonym of the value's own (<PERSON_402917385160>), the same for this tenant in
+    # every request and different for every other value, so vectors keep the distinctions
+    # names and identifiers carry; nothing is stored and nothing is restored
+    # (policies/pseudonym/stable.py). Part of the version unless "conversation".
+    embedding_pseudonyms: Literal["conversation", "stable"] = "conversation"
 
     @field_validator("passthrough_fields")
     @classmethod
@@ -123,8 +131,11 @@ class Policy(_Strict):
     def version(self) -> str:
         """First 16 hex digits of the SHA-256 of the canonical content (stable across runs)."""
         content = self.model_dump(mode="json")
-        if not self.passthrough_fields:  # added later: policies without it keep their version
+        # Added later: policies that do not use them keep their version.
+        if not self.passthrough_fields:
             del content["passthrough_fields"]
+        if self.embedding_pseudonyms == "conversation":
+            del content["embedding_pseudonyms"]
         canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
 

@@ -8,6 +8,7 @@ rewritten in place.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,19 +25,30 @@ from gateway.privacy.fields import request_texts
 from gateway.topology import Tenant
 from policies.decide import Decision, Finding, counts, decide, mask_token, rewrite
 from policies.model import Action, Direction, Policy
+from policies.pseudonym.stable import stable_pseudonym
 from policies.pseudonym.vault import PseudonymVault, VaultUnavailable
 from policies.spans import Span
 
 log = structlog.get_logger("gateway.privacy")
 
 
+EMBEDDINGS = "/v1/embeddings"
+
+
 class PromptFilter:
     def __init__(
-        self, catalogue: PolicyCatalogue, analysis: AnalysisService, vault: PseudonymVault
+        self,
+        catalogue: PolicyCatalogue,
+        analysis: AnalysisService,
+        vault: PseudonymVault,
+        stable_key: bytes | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.analysis = analysis
         self.vault = vault
+        # The key of stable pseudonyms (embeddings): the vault's key, so every replica and
+        # every restart agrees; a process of its own without one (quick mode) makes one.
+        self._stable_key = stable_key if stable_key is not None else secrets.token_bytes(32)
 
     async def apply(
         self,
@@ -105,6 +117,11 @@ class PromptFilter:
         todo = [(i, f) for i, d in enumerate(decisions) for f in d.to_rewrite()]
         pseudo = [(i, f) for i, f in todo if f.action is Action.PSEUDONYMIZE]
         names: dict[tuple[int, Finding], str] = {}
+        if pseudo and path == EMBEDDINGS and policy.embedding_pseudonyms == "stable":
+            for i, f in pseudo:
+                value = f.span.text_of(texts[i])
+                names[(i, f)] = stable_pseudonym(self._stable_key, tenant.id, f.span.entity, value)
+            pseudo = []  # nothing to restore in a vector: the vault is not asked
         if pseudo:
             items = [(f.span.entity, f.span.text_of(texts[i])) for i, f in pseudo]
             try:

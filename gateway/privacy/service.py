@@ -92,4 +92,4 @@ async def build_privacy(settings: Settings, redis: Redis | None) -> Privacy:
         scheduling=options.analysis_scheduling,
         inline_chars=options.inline_analysis_chars,
     )
-    return Privacy(catalogue, analysis, PromptFilter(catalogue, analysis, vault))
+    return Privacy(catalogue, analysis, PromptFilter(catalogue, analysis, vault, key))

@@ -6,6 +6,7 @@
     assign.lua       atomic allocation of one request's placeholders
     restore.py       restore_text, StreamRestorer (holds back only a placeholder's prefix)
     chunks.py        restoration of OpenAI response bodies and streamed chunks
+    stable.py        keyed pseudonyms stable per tenant and value, for embeddings (not restored)
 
 The map is per tenant and conversation and stable across turns: numbering per message would
 let two people both become ``<PERSON_1>``.
