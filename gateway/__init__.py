@@ -27,11 +27,13 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     health.py      readiness from the routing monitor
     usage_export.py  usage totals and exports
     openai/        the OpenAI surface: request schemas, strict bodies, ``GET /v1/models``
+    anthropic/     Anthropic's Messages API (``/v1/messages``): its request, its stream events
     pipeline/      the request path: authenticate, read, residency, policy, admit, send,
                    shape, record (``pipeline/path.py``)
     settle.py      the net that settles every admitted request however it ends
     edge.py        request ids and the body size limit (pure ASGI)
-    http_errors.py the one place errors become OpenAI JSON; the catch-all
+    http_errors.py the one place errors become OpenAI JSON (Anthropic's on /v1/messages);
+                   the catch-all
     resources.py   the lifespan: everything built once, torn down at exit
     probes.py      ``/healthz``, ``/readyz``
     admin/         the admin API

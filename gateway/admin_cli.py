@@ -159,6 +159,7 @@ def _tenant_spec(args: argparse.Namespace) -> TenantSpec:
         "policy": args.policy,
         "retention_days": args.retention_days,
         "ai_act_marker": args.ai_act_marker or None,
+        "on_client_disconnect": args.on_client_disconnect,
     }
     return TenantSpec(**{k: v for k, v in given.items() if v is not None})
 
@@ -368,6 +369,12 @@ def register(
         "--ai-act-marker",
         action="store_true",
         help="answers say they are AI-generated (EU AI Act Art. 50)",
+    )
+    create_p.add_argument(
+        "--on-client-disconnect",
+        choices=("abort", "finish"),
+        help="a client that leaves: stop the engine (abort) or let it complete (finish); "
+        "default: the gateway's metering.on_client_disconnect",
     )
     create_p.set_defaults(func=_tenants_create)
     list_p = tenants_sub.add_parser("list", parents=[store], help="list the tenants")

@@ -11,7 +11,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge, render_json
+from gateway.errors import Api, PayloadTooLarge, render_json
+from gateway.http_errors import api_of
 
 REQUEST_ID_HEADER = "x-request-id"
 CLIENT_REQUEST_ID_HEADER = "x-client-request-id"
@@ -50,7 +51,7 @@ class EdgeMiddleware:
 
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await _reject(send_with_id, self.max_body_bytes)
+            await _reject(send_with_id, self.max_body_bytes, api_of(scope.get("path", "")))
             return
 
         received = 0
@@ -90,9 +91,9 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(send: Send, limit: int, api: Api) -> None:
     error = _too_large(limit)
-    body = render_json(error)
+    body = render_json(error, api)
     await send(
         {
             "type": "http.response.start",

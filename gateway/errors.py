@@ -1,4 +1,5 @@
-"""The gateway's one exception tree, and the one place errors become OpenAI error JSON.
+"""The gateway's one exception tree, and the one place errors become OpenAI error JSON (or,
+on Anthropic's ``/v1/messages``, Anthropic's: ``anthropic_body``).
 
 ::
 
@@ -24,7 +25,7 @@
     ├── PolicyUnavailable             503 api_error / policy_unavailable (analyzer or vault)
     ├── UpstreamError                 502 api_error / upstream_error (also: a redirect, never
     │   │                             followed, or another status an engine must not answer)
-    │   ├── UpstreamStatusError       the engine's own 4xx, passed through; 5xx become 502
+    │   ├── UpstreamStatusError       the engine's own 4xx, passed through as sent; 5xx: 502
     │   ├── UpstreamInvalidResponse   502 api_error / upstream_invalid_response (not JSON, not SSE)
     │   ├── UpstreamTimeout           504 api_error / upstream_timeout
     │   ├── NoEngineAvailable         503 api_error / no_engine_available (+ Retry-After)
@@ -198,7 +199,9 @@ class UpstreamError(GatewayError):
 
 
 class UpstreamStatusError(UpstreamError):
-    """The engine answered with an error status: 4xx pass through, 5xx become 502."""
+    """The engine answered with an error status: 4xx pass through, 5xx become 502. The body
+    carries ``code`` as the engine sent it (vLLM: the status, an int); ``self.code`` is its
+    text, for records and labels."""
 
     def __init__(
         self,
@@ -207,11 +210,12 @@ class UpstreamStatusError(UpstreamError):
         *,
         error_type: str | None = None,
         param: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
     ) -> None:
-        super().__init__(message, param=param, code=code)
+        super().__init__(message, param=param, code=None if code is None else str(code))
         self.upstream_status = upstream_status
         self._type = error_type
+        self._code = code
 
     @property
     def status(self) -> int:
@@ -219,7 +223,7 @@ class UpstreamStatusError(UpstreamError):
 
     def body(self) -> dict[str, Any]:
         default_type = "invalid_request_error" if self.status < 500 else "api_error"
-        return error_body(self.message, self._type or default_type, self.param, self.code)
+        return error_body(self.message, self._type or default_type, self.param, self._code)
 
 
 class UpstreamInvalidResponse(UpstreamError):
@@ -247,7 +251,7 @@ class EnginesSaturated(UpstreamError):
 
 
 def error_body(
-    message: str, error_type: str, param: str | None = None, code: str | None = None
+    message: str, error_type: str, param: str | None = None, code: str | int | None = None
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
@@ -259,10 +263,44 @@ def as_gateway_error(exc: BaseException) -> GatewayError:
     return GatewayError("The gateway failed to process the request.")
 
 
-def render_json(exc: GatewayError) -> bytes:
-    return orjson.dumps(exc.body())
+# The API a route speaks, and so the shape of its errors: OpenAI's, or Anthropic's on
+# ``/v1/messages`` (``{"type": "error", "error": {"type", "message"}}``, the types its SDK
+# documents per status; the statuses are the same, so its SDK raises the matching exception).
+Api = Literal["openai", "anthropic"]
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
 
 
-def render_sse(exc: GatewayError) -> bytes:
-    """An error after the stream has started: one in-band event the openai SDK raises on."""
+def anthropic_body(exc: GatewayError) -> dict[str, Any]:
+    """The error as Anthropic's API writes it. An engine's own 4xx keeps its type and message
+    (vLLM's Anthropic route writes this shape already); our code, if any, is kept as ``code``
+    (an extension: it tells ``pii_blocked`` from other 400s)."""
+    status = exc.status
+    sent = exc._type if isinstance(exc, UpstreamStatusError) and status < 500 else None
+    fallback = "invalid_request_error" if status < 500 else "api_error"
+    kind = sent or _ANTHROPIC_TYPES.get(status, fallback)
+    error: dict[str, Any] = {"type": kind, "message": exc.message}
+    code = exc.body()["error"].get("code")
+    if code is not None and not isinstance(exc, UpstreamStatusError):
+        error["code"] = code
+    return {"type": "error", "error": error}
+
+
+def render_json(exc: GatewayError, api: Api = "openai") -> bytes:
+    return orjson.dumps(anthropic_body(exc) if api == "anthropic" else exc.body())
+
+
+def render_sse(exc: GatewayError, api: Api = "openai") -> bytes:
+    """An error after the stream has started: one in-band event the SDK raises on (Anthropic's
+    SDK reads the ``error`` event)."""
+    if api == "anthropic":
+        return b"event: error\ndata: " + orjson.dumps(anthropic_body(exc)) + b"\n\n"
     return b"data: " + orjson.dumps(exc.body()) + b"\n\n"

@@ -1,4 +1,5 @@
-"""Where every error becomes an OpenAI error response: the only place that renders one.
+"""Where every error becomes an error response: the only place that renders one, as OpenAI
+writes errors or, on Anthropic's ``/v1/messages``, as Anthropic does (``api_of``).
 
 Foreign errors met by the HTTP layer (validation, routing) are first translated into the
 gateway's exception tree, so the body shape and status come from one function.
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import (
+    Api,
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
@@ -35,13 +37,21 @@ from gateway.errors import (
 log = structlog.get_logger("gateway.errors")
 
 
-def error_response(exc: GatewayError) -> Response:
+def error_response(exc: GatewayError, api: Api = "openai") -> Response:
+    """The error as the route's API writes errors (``errors.Api``): OpenAI's, or Anthropic's
+    on ``/v1/messages``; the same status either way."""
     return Response(
-        render_json(exc),
+        render_json(exc, api),
         status_code=exc.status,
         media_type="application/json",
         headers=exc.headers,
     )
+
+
+def api_of(path: str) -> Api:
+    """The API a path speaks, for errors raised before any route has said (the edge's body
+    limit, the catch-all): Anthropic's under ``/v1/messages``."""
+    return "anthropic" if path.startswith("/v1/messages") else "openai"
 
 
 def raw_response(exc: GatewayError) -> bytes:
@@ -96,15 +106,15 @@ def from_http_exception(exc: HTTPException) -> GatewayError:
 
 def install(app: FastAPI) -> None:
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
-        return error_response(as_gateway_error(exc))
+        return error_response(as_gateway_error(exc), api_of(request.url.path))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(from_validation(exc.errors()))
+        return error_response(from_validation(exc.errors()), api_of(request.url.path))
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(from_http_exception(exc))
+        return error_response(from_http_exception(exc), api_of(request.url.path))
 
     app.add_exception_handler(GatewayError, on_gateway_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -143,7 +153,8 @@ class CatchAll:
                 log.exception("unhandled_error_after_response", request_id=request_id)
                 return
             log.exception("unhandled_error", request_id=request_id)
-            await error_response(as_gateway_error(exc))(scope, receive, send)
+            api = api_of(scope.get("path", ""))
+            await error_response(as_gateway_error(exc), api)(scope, receive, send)
 
 
 class _Progress:

@@ -28,7 +28,7 @@ from pydantic_settings import (
 )
 
 from gateway.core.limits import Limits
-from gateway.core.names import Identifier, Jurisdiction, PolicyName
+from gateway.core.names import DisconnectMode, Identifier, Jurisdiction, PolicyName
 from gateway.core.tenant import TenantSpec
 
 StrategyName = Literal["round_robin", "least_load", "affinity"]
@@ -287,10 +287,12 @@ class MeteringSettings(_Section):
     replay_interval: float = Field(2.0, gt=0)
     # Completion tokens assumed for admission when a request sets no max_tokens.
     default_completion_tokens: int = Field(256, ge=1)
-    # When a client abandons a stream: "finish" lets the engine complete the request and
-    # meters exactly what it generated; "abort" stops the engine at once and meters what was
-    # relayed (the engine may count up to one more step that nobody received).
-    on_client_disconnect: Literal["finish", "abort"] = "finish"
+    # When a client leaves before its answer is complete (a stream it stops reading, a whole
+    # answer it stops waiting for): "abort" closes the connection to the engine, which stops
+    # generating at once; "finish" lets the engine complete the request for nobody and meters
+    # exactly what it generated. A tenant may choose otherwise (tenants[].on_client_disconnect).
+    # How an aborted request is metered: README, "Metering".
+    on_client_disconnect: DisconnectMode = "abort"
     # Name of this replica in the ledger (default: host name and process id).
     gateway_id: str | None = None
 

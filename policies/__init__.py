@@ -12,6 +12,8 @@ policies/
     offline.py      nothing may download (tldextract's suffix list is the bundled one)
     model.py        policies as code: pydantic models of the YAML presets, content-hash versions
     decide.py       pure decision: spans + policy + direction -> actions
+    jsontext.py     JSON texts followed piece by piece; masking that keeps them JSON
+    schema_types.py which JSON types a JSON schema allows at a path
     pseudonym/      reversible pseudonymisation: placeholders, vault, stream restorer
     presets/        the shipped YAML presets
 """

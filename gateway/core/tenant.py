@@ -16,7 +16,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gateway.core.limits import UNLIMITED, Limits, Scope
-from gateway.core.names import DegradedMode, Identifier, Jurisdiction, ModelName, PolicyName
+from gateway.core.names import (
+    DegradedMode,
+    DisconnectMode,
+    Identifier,
+    Jurisdiction,
+    ModelName,
+    PolicyName,
+)
 
 
 class TenantSpec(BaseModel):
@@ -40,6 +47,9 @@ class TenantSpec(BaseModel):
     retention_days: int | None = Field(None, ge=1)
     # Responses carry the EU AI Act Art. 50 marker that the content is AI-generated.
     ai_act_marker: bool = False
+    # A client that leaves before its answer is complete: "abort" stops the engine at once,
+    # "finish" lets it complete for nobody (metered exactly). None: metering.on_client_disconnect.
+    on_client_disconnect: DisconnectMode | None = None
 
     def runtime(self) -> Tenant:
         models = None if "*" in self.allowed_models else frozenset(self.allowed_models)
@@ -53,6 +63,7 @@ class TenantSpec(BaseModel):
             tuple(self.preferred_sites),
             self.ai_act_marker,
             self.retention_days,
+            self.on_client_disconnect,
         )
 
 
@@ -81,6 +92,7 @@ class Tenant:
     preferred_sites: tuple[str, ...] = ()  # routing tries these sites first, in order
     ai_act_marker: bool = False  # answers say they are AI-generated (EU AI Act Art. 50)
     retention_days: int | None = None  # audit content and content logs; None: the default
+    on_client_disconnect: str | None = None  # "abort" or "finish"; None: the gateway's default
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

@@ -25,14 +25,16 @@ class UsageRecord(BaseModel):
     request_id: str
     tenant: str
     key_id: str
-    endpoint: str  # "chat.completions", "completions", "embeddings"
+    endpoint: str  # "chat.completions", "completions", "embeddings", "tokenize", ...
     model: str
     pool: str
     site: str
     jurisdiction: str
     engine: str
     stream: bool
-    # ok: the engine finished; aborted: the client left (what was generated is counted);
+    # ok: the engine finished; aborted: the client left (a stream: the engine's count when it
+    # completed, under finish, or at the last chunk read, under abort; a whole answer under
+    # abort: the prompt as estimated, no completion tokens; README, "Metering");
     # failed: the engine or the connection failed (what was seen before is counted);
     # orphaned: its replica died before it ended, and another settled its admission with
     # no usage (gateway/quota/pending.py).
@@ -41,7 +43,8 @@ class UsageRecord(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     # engine: the counts are the engine's own usage report; estimate: the engine never
-    # reported (it failed mid-way), so the gateway's own count stands in.
+    # reported (it failed mid-way, or was stopped before a whole answer), so the gateway's
+    # own count stands in.
     usage_source: UsageSource
     estimated_tokens: int
     started_at: float  # unix seconds

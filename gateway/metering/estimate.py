@@ -27,7 +27,7 @@ _PER_REQUEST = 3
 # The context assumed when neither the configuration nor any engine has said (128k tokens: the
 # longest context of the models our users run); it only caps an estimate, never refuses.
 UNKNOWN_CONTEXT = 131_072
-_COMPLETION_LIMITS = ("max_completion_tokens", "max_tokens")
+_COMPLETION_LIMITS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 @cache
@@ -59,6 +59,12 @@ def _texts(value: Any) -> list[str]:
                 text = item.get("text")
                 if isinstance(text, str):
                     out.append(text)
+                # Anthropic's tool_use and tool_result blocks: their input and content.
+                out.extend(str(item[k]) for k in ("input", "content") if item.get(k))
+                # A Responses API input item: a message, a function call or its output.
+                for name in ("content", "output", "arguments"):
+                    if name in item:
+                        out.extend(_texts(item[name]))
             elif isinstance(item, list):
                 out.extend(_texts(item))
         return out
@@ -77,9 +83,14 @@ def prompt_tokens(payload: dict[str, Any]) -> int:
                     texts.append(str(message["tool_calls"]))
         if payload.get("tools"):
             texts.append(str(payload["tools"]))
+        texts.extend(_texts(payload.get("system")))  # Anthropic's system prompt
         return count_text("\n".join(texts)) + _PER_MESSAGE * len(messages) + _PER_REQUEST
     prompt = payload.get("prompt", payload.get("input"))
-    return count_text("\n".join(_texts(prompt)))
+    texts = _texts(prompt)
+    for name in ("instructions", "tools", "text"):  # the Responses API's other texts
+        if payload.get(name):
+            texts.append(str(payload[name]))
+    return count_text("\n".join(texts))
 
 
 def _requested(payload: dict[str, Any]) -> tuple[str, int] | None:

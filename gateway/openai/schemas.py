@@ -1,4 +1,5 @@
-"""The OpenAI request schemas the gateway checks before anything else reads a request.
+"""The request schemas the gateway checks before anything else reads a request: OpenAI's
+(chat, completions, embeddings) and vLLM's own (``/tokenize``, ``/detokenize``).
 
 Schemas check what the gateway must rely on (model, stream flags, types and ranges of common
 parameters) and keep every other field (``extra="allow"``), so engine-specific parameters such
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # What JSON numbers on the way to an engine may be (vLLM parses them into C types).
@@ -22,6 +23,7 @@ TokenCount = Annotated[int, Field(ge=1, le=2**63 - 1)]
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
     include_usage: bool | None = None
+    continuous_usage_stats: bool | None = None  # vLLM: usage on every chunk (with the above)
 
 
 class OpenAIRequest(BaseModel):
@@ -91,3 +93,28 @@ class EmbeddingRequest(OpenAIRequest):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(None, ge=1)
     user: str | None = Field(None, max_length=256)
+
+
+class TokenizeRequest(OpenAIRequest):
+    """vLLM's ``/tokenize``: a completion's ``prompt`` or a chat's ``messages``, one of them
+    (vLLM would silently take one of two; the model is required, as the gateway routes on
+    it)."""
+
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = None
+    add_special_tokens: bool | None = None
+    add_generation_prompt: bool | None = None
+    continue_final_message: bool | None = None
+    return_token_strs: bool | None = None
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> TokenizeRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("send either 'prompt' (a text) or 'messages' (a chat)")
+        return self
+
+
+class DetokenizeRequest(OpenAIRequest):
+    """vLLM's ``/detokenize``: token ids to text."""
+
+    tokens: list[Annotated[int, Field(ge=0, le=2**63 - 1)]]

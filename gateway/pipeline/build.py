@@ -42,9 +42,16 @@ def build_pipeline(
         decide=(
             Residency(topology),
             ApplyPolicy(privacy),
-            Admit(metering, records, monitor, privacy, default_completion),
+            Admit(
+                metering,
+                records,
+                monitor,
+                privacy,
+                default_completion,
+                settings.metering.on_client_disconnect,
+            ),
         ),
         send=Send(forwarder),
-        shape=Shape(privacy, settings.metering.on_client_disconnect == "finish"),
+        shape=Shape(privacy),
         records=records,
     )

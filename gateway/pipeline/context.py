@@ -17,6 +17,7 @@ from starlette.types import Receive
 from gateway.core.tenant import Principal, Tenant
 from gateway.core.topology import Engine
 from gateway.metering.service import Admission
+from gateway.metering.stream_usage import NO_USAGE, UsageAsked
 from gateway.openai.schemas import OpenAIRequest
 from gateway.pipeline.endpoints import Endpoint
 from gateway.privacy.applied import Applied
@@ -54,7 +55,7 @@ class RequestContext:
     request: OpenAIRequest | None = None
     payload: dict[str, Any] = field(default_factory=dict)  # what goes to the engine
     stream: bool = False
-    client_wants_usage: bool = False
+    usage_asked: UsageAsked = NO_USAGE  # on a stream: the usage the client asked for
     hints: RequestHints = RequestHints(None, None, Priority.INTERACTIVE)
     subject_ref: str | None = None
     model: str = ""  # as telemetry names it: a served model, else "other" (then masked)
@@ -65,6 +66,7 @@ class RequestContext:
     applied: Applied | None = None
     context_length: int | None = None
     # admit: what is sent, what it may use; from here the recorder settles it
+    finish_on_disconnect: bool = False  # the tenant's choice, else the gateway's default
     body: bytes = b""
     estimate: int = 0
     admission: Admission | None = None

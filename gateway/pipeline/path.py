@@ -8,6 +8,7 @@
     policy         every text through the tenant's GDPR policy        400 403 503
     admit          body and estimate; limits; from here settled once  400 429 503
     send           to an engine, failover within the jurisdictions    502 503 504
+                   (a client that leaves a whole answer's wait stops the engine: abort)
     shape          the answer: rules, placeholders, relay, metering   (in-band for streams)
 
     record         however it ends: its one usage record, metered, traced, logged, audited
@@ -25,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
+from starlette.types import Receive, Scope
+from starlette.types import Send as ASGISend
 
 from gateway.errors import GatewayError
 from gateway.pipeline.context import RequestContext
@@ -63,4 +66,17 @@ class Pipeline:
             raise
         if ctx.stream:
             return self._shape.stream(ctx, await self._send.stream(ctx))
-        return await self._shape.whole(ctx, await self._send.whole(ctx))
+        answer = await self._send.whole(ctx)
+        if answer is None:  # the client left while waiting; the engine was stopped
+            return Unanswered()
+        return await self._shape.whole(ctx, answer)
+
+
+class Unanswered(Response):
+    """For a client that has left: nothing to send (the server closed its connection)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: ASGISend) -> None:
+        return None

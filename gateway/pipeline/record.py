@@ -137,11 +137,11 @@ class Recorder:
         *,
         seen_completion_events: int = 0,
         ttft_s: float | None = None,
+        source: UsageSource = "engine",
     ) -> None:
         if self.done:
             return
         self.done = True
-        source: UsageSource = "engine"
         if usage is None:
             # The engine never reported: count what we can (a failure before any answer
             # generated nothing; mid-stream, each relayed content event is about one token).
@@ -167,6 +167,17 @@ class Recorder:
         """The request ended without being recorded (a bug after admission, a cancellation):
         settled as failed with no usage seen, its charge refunded and its lease ended."""
         await self.record(None, "failed", 500, None)
+
+    async def left_waiting(self, engine: Engine | None) -> None:
+        """The client left while waiting for a whole answer, and the engine was stopped
+        (``abort``). vLLM reports usage only with the whole answer, so: the prompt as the
+        gateway estimated it if the request reached an engine (it was prefilled), no
+        completion tokens (what was generated before the abort is not known); 499, as
+        nothing was sent."""
+        ctx = self.ctx
+        reached = engine is not None and ctx.endpoint.counts_tokens  # not a tokenizer's
+        prompt = estimate.prompt_tokens(ctx.payload) if reached else 0
+        await self.record(engine, "aborted", 499, Usage(prompt, 0), source="estimate")
 
     async def stream_ended(self, engine: Engine, outcome: StreamOutcome) -> None:
         status: Status = "aborted" if outcome.client_gone else "failed" if outcome.failed else "ok"

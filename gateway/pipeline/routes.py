@@ -1,9 +1,11 @@
-"""The inference routes (chat, completions, embeddings) as plain ASGI endpoints.
+"""The inference routes (chat, completions, embeddings, tokenize, detokenize, responses,
+messages) as plain ASGI endpoints.
 
 Each is one call into the request path (``gateway/pipeline/path.py``): no framework
 dependency solving or body handling on the hot path, which reads, authenticates and checks
-the request itself in its stages. Errors become OpenAI errors here, through the one renderer
-(``gateway.http_errors.error_response``); anything unexpected reaches the catch-all.
+the request itself in its stages. Errors become OpenAI errors here (Anthropic's on
+``/v1/messages``), through the one renderer (``gateway.http_errors.error_response``); anything
+unexpected reaches the catch-all.
 
 ``GatewayApp`` sends a ``POST`` to these paths down a short lane of its own (the edge, the
 settlement net, the catch-all, the route) instead of FastAPI's whole stack (ten layers, each
@@ -50,7 +52,7 @@ class InferenceRoute:
         try:
             response = await pipeline.handle(ctx)
         except GatewayError as error:
-            response = error_response(error)
+            response = error_response(error, self.endpoint.api)
         await response(scope, receive, send)
 
 
@@ -110,7 +112,7 @@ def describe(app: FastAPI) -> None:
             body = refs[(e.schema, "validation")]
             document["paths"][e.path] = {
                 "post": {
-                    "summary": f"Create {e.name.replace('.', ' ')}",
+                    "summary": e.summary,
                     "operationId": e.name.replace(".", "_"),
                     "requestBody": {
                         "required": True,

@@ -4,7 +4,8 @@ The answer is analysed as the model wrote it, with the placeholders still in it,
 values restored from the prompt (the client's own data) are never mistaken for personal data
 the model produced. Whole answers are masked or withheld by the response rules; streamed
 answers are restored event by event (``StreamRestoring``), holding back only a tail that
-could still become a placeholder.
+could still become a placeholder. JSON texts of the answer (``json_answers``) stay JSON:
+masked as ``policies.jsontext`` does it, restored JSON-escaped.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from gateway.privacy import texts as slots_of
 from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.applied import Applied
 from gateway.privacy.event_shape import EventShapes, one_event
+from gateway.privacy.json_answers import PLAIN, AnswerFormats, JsonFormat
+from gateway.privacy.messages import inputs_as_objects, inputs_as_text, restore_message
+from gateway.privacy.responses import restore_answer
 from policies.decide import counts, decide, mask_token, rewrite
+from policies.jsontext import JsonCursor
 from policies.model import Direction
 from policies.pseudonym.chunks import ChunkRestorer, restore_body
+from policies.spans import Span
 
 _DATA = b"data: {"
 # Chunks a restorer parses only to learn the stream's text event shape (the role event,
@@ -29,8 +35,11 @@ _DATA = b"data: {"
 LEARNING_PARSES = 4
 
 
-async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) -> bytes:
-    """The non-streamed answer under the response rules, placeholders restored."""
+async def filter_body(
+    analysis: AnalysisService, applied: Applied, body: bytes, formats: AnswerFormats = PLAIN
+) -> bytes:
+    """The non-streamed answer under the response rules, placeholders restored; its JSON
+    texts (``formats``) kept JSON."""
     # The forwarder relays only JSON objects; anything else here would pass unread by the
     # response rules: refused (fail closed), never returned as it is.
     try:
@@ -39,6 +48,9 @@ async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) 
         document = None
     if not isinstance(document, dict):
         raise UpstreamInvalidResponse("The engine's answer is not a JSON object; it was withheld.")
+    message = document.get("type") == "message"  # Anthropic's: tool inputs as JSON texts
+    if message:
+        inputs_as_text(document)
     slots = slots_of.answer_slots(document)
     texts = slots_of.read(slots)
     policy = applied.policy
@@ -63,10 +75,31 @@ async def filter_body(analysis: AnalysisService, applied: Applied, body: bytes) 
             )
         masks = [[(f.span, mask_token(f.span.entity)) for f in d.to_rewrite()] for d in decisions]
         if any(masks):
-            slots_of.write(slots, [rewrite(t, m) for t, m in zip(texts, masks, strict=True)])
-    if applied.mapping:
-        restore_body(document, applied.mapping)
+            kinds = [formats.of_slot(container, key) for container, key in slots]
+            masked = [
+                masked_text(t, m, kind, policy.id)
+                for t, m, kind in zip(texts, masks, kinds, strict=True)
+            ]
+            slots_of.write(slots, masked)
+    if applied.mapping and document.get("object") == "response":  # the Responses API
+        restore_answer(document, applied.mapping, json_content=formats.content is not None)
+    elif applied.mapping and message:
+        restore_message(document, applied.mapping)
+    elif applied.mapping:
+        restore_body(document, applied.mapping, json_content=formats.content is not None)
+    if message:
+        inputs_as_objects(document)
     return orjson.dumps(document)
+
+
+def masked_text(
+    text: str, masks: list[tuple[Span, str]], kind: JsonFormat | None, policy: str
+) -> str:
+    """``text`` with ``masks`` applied: as JSON if ``kind`` says it is (may raise
+    ``PolicyBlocked``: a masked value the request's schema has no place for)."""
+    if kind is None or not masks:
+        return rewrite(text, masks)
+    return JsonCursor().rewrite(text, masks, kind.stand_in(policy))
 
 
 class StreamRestoring:
@@ -82,8 +115,8 @@ class StreamRestoring:
 
     __slots__ = ("_learning", "_restorer", "_shapes")
 
-    def __init__(self, mapping: dict[str, str]) -> None:
-        self._restorer = ChunkRestorer(mapping)
+    def __init__(self, mapping: dict[str, str], *, json_content: bool = False) -> None:
+        self._restorer = ChunkRestorer(mapping, json_content=json_content)
         self._shapes = EventShapes()
         self._learning = LEARNING_PARSES
 

@@ -60,10 +60,26 @@ class ContentCapture:
                 chunk = orjson.loads(line[len(_DATA) :])
             except orjson.JSONDecodeError:
                 continue
+            if isinstance(chunk, dict) and chunk.get("type") == "response.output_text.delta":
+                self._parts.setdefault(0, []).append(str(chunk.get("delta", "")))  # Responses
+                continue
+            if isinstance(chunk, dict) and chunk.get("type") == "content_block_delta":
+                self._block(chunk)  # Anthropic's Messages
+                continue
             choices = chunk.get("choices") if isinstance(chunk, dict) else None
             for choice in choices or []:
                 if isinstance(choice, dict):
                     self._choice(choice)
+
+    def _block(self, chunk: dict[str, Any]) -> None:
+        index, delta = chunk.get("index", 0), chunk.get("delta")
+        if not isinstance(delta, dict):
+            return
+        for key in ("text", "thinking", "partial_json"):
+            if isinstance(delta.get(key), str):
+                self._parts.setdefault(index if isinstance(index, int) else 0, []).append(
+                    delta[key]
+                )
 
     def _choice(self, choice: dict[str, Any]) -> None:
         index = choice.get("index", 0)

@@ -25,6 +25,10 @@ def _digest(data: bytes) -> str:
 
 
 def _opening(payload: dict[str, Any], path: str) -> str:
+    if path == "/tokenize":  # the same placeholders as the chat or completion it measures
+        path = "/v1/chat/completions" if "messages" in payload else "/v1/completions"
+    if path == "/v1/responses":  # the same opening whether input is a text or items
+        return f"{path}\x00{payload.get('instructions')!s:.512}\x00{_first_user(payload):.512}"
     if path != "/v1/chat/completions":
         value = payload.get("prompt" if path == "/v1/completions" else "input")
         first = value[0] if isinstance(value, list) and value else value
@@ -36,3 +40,18 @@ def _opening(payload: dict[str, Any], path: str) -> str:
                 parts.append(f"{roles[0]}\x00{message.get('content')!s}")
                 break
     return "\x00".join(parts)
+
+
+def _first_user(payload: dict[str, Any]) -> str:
+    """A Responses API request's first user text: ``input`` itself, or its first user item's."""
+    items = payload.get("input")
+    if not isinstance(items, list):
+        return str(items)
+    for item in items:
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, list):
+                texts = [p.get("text") for p in content if isinstance(p, dict)]
+                return "".join(t for t in texts if isinstance(t, str))
+            return str(content)
+    return ""

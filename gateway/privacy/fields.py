@@ -4,8 +4,8 @@ An engine renders far more than ``messages[].content`` into the model's prompt: 
 ``name``, tool and parameter descriptions, ``response_format`` schemas, ``documents``, a
 client's own ``chat_template`` and its kwargs; and it receives ``user``, ``metadata`` or
 ``stop`` strings whether it renders them or not. So under a policy the gateway knows every
-field of the requests it forwards (vLLM 0.32's chat, completions and embeddings requests,
-plus OpenAI's own fields), each of one kind:
+field of the requests it forwards (vLLM 0.32's chat, completions, embeddings, tokenize,
+detokenize and responses requests, plus OpenAI's own fields), each of one kind:
 
 - **text**: every string in it, however deep, is a slot the policy analyses and may rewrite
   (mask, pseudonymise) or block; the names of nested objects (a schema's property names,
@@ -258,10 +258,191 @@ _TEXTS = {
     )
 }  # fmt: skip
 _COMMON: dict[str, Handler] = {**_SAMPLING, **_ENUMS, **_TEXTS}
+# vLLM's tokenizer routes, field by field: /tokenize renders a prompt or a chat as /v1/chat/
+# completions would (its template, tools and kwargs: analysed); /detokenize takes token ids
+# only. Those are numbers to the policy: the engine decodes them and runs no model, and the
+# text they decode to is analysed under the response rules before the client gets it.
+_TOKENIZE = {
+    "model": _ENUMS["model"],
+    "prompt": _prompt,
+    "messages": _messages,
+    **{name: _COMMON[name] for name in (
+        "add_special_tokens", "add_generation_prompt", "continue_final_message", "tools",
+        "chat_template", "chat_template_kwargs", "media_io_kwargs", "mm_processor_kwargs",
+    )},
+    "return_token_strs": _scalar(),
+}  # fmt: skip
+# The Responses API (vLLM 0.32's ``ResponsesRequest``, OpenAI's fields): ``input`` item by
+# item; its instructions, tools (descriptions, parameter schemas), ``text.format`` schema,
+# metadata, user and reasoning settings are texts, all analysed.
+_ITEM_TEXT = {  # the input items an engine renders, and their text fields
+    "message": frozenset({"id", "name"}),  # with its role, status and content (parts)
+    "function_call": frozenset({"id", "call_id", "name", "arguments", "namespace"}),
+    "function_call_output": frozenset({"id", "call_id", "output"}),
+    "reasoning": frozenset({"id", "summary", "content", "encrypted_content"}),
+}
+_ITEM_WORDS = {
+    "role": frozenset({"user", "system", "developer", "assistant"}),
+    "status": frozenset({"in_progress", "completed", "incomplete"}),
+}
+_INCLUDE = (
+    "code_interpreter_call.outputs", "computer_call_output.output.image_url",
+    "file_search_call.results", "message.input_image.image_url",
+    "message.output_text.logprobs", "reasoning.encrypted_content",
+)  # fmt: skip
+
+
+def _input_items(walk: _Walk, payload: dict[str, Any], name: str, path: str) -> None:
+    items = payload[name]
+    if isinstance(items, str):
+        walk.out.slots.append((payload, name))
+        return
+    if not isinstance(items, list):
+        raise InvalidRequest(f"'{path}' must be text or a list of items.", param=path)
+    for index, item in enumerate(items):
+        where = f"{path}.{index}"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"'{where}' must be an object.", param=where)
+        kind = item.get("type", "message")
+        texts = _ITEM_TEXT.get(kind) if isinstance(kind, str) else None
+        if texts is None:
+            if walk.passes(f"{path}.*.{kind}"):
+                continue
+            raise UnanalysableInput(
+                f"Your policy checks everything sent to the model; '{where}' is a '{kind}' "
+                "item, which cannot be checked (or refers to a stored one: this gateway keeps "
+                f"none). Send it as messages, or ask your administrator to let such items "
+                f"through ('{path}.*.{kind}').",
+                param=where,
+            )
+        for key in item:
+            at = f"{where}.{key}"
+            if key == "type":
+                continue
+            if key in _ITEM_WORDS:
+                walk.scalar(item[key], at, _ITEM_WORDS[key])
+            elif key == "content" and kind == "message":
+                _content(walk, item, at, f"{path}.*.content")
+            elif key == "output" and isinstance(item[key], list):  # parts, as a message's
+                _content(walk, {"content": item[key]}, at, f"{path}.*.output")
+            elif key in texts:
+                walk.text(item, key, at)
+            elif not walk.passes(f"{path}.*.{key}"):
+                walk.unknown(at)
+
+
+_RESPONSES: dict[str, Handler] = {
+    "model": _ENUMS["model"],
+    "input": _input_items,
+    **{name: _COMMON[name] for name in (
+        "temperature", "top_p", "top_k", "min_p", "top_logprobs", "parallel_tool_calls",
+        "stream", "store", "include_reasoning", "skip_special_tokens", "priority", "seed",
+        "include_stop_str_in_output", "repetition_penalty", "stop_token_ids", "ignore_eos",
+        "presence_penalty", "frequency_penalty", "watermarking", "return_mm_kwargs",
+        "service_tier", "mm_payload", "logit_bias", "tools", "tool_choice", "user",
+        "metadata", "stop", "session_id", "cache_salt", "vllm_xargs", "kv_transfer_params",
+        "ec_transfer_params", "chat_template_kwargs", "structured_outputs",
+        "media_io_kwargs", "mm_processor_kwargs",
+    )},
+    **{name: _scalar() for name in (
+        "max_output_tokens", "max_tool_calls", "background", "enable_response_messages",
+        "previous_response_id", "conversation",  # refused unless null (stateless)
+    )},
+    **{name: _text for name in (
+        "instructions", "text", "reasoning", "prompt", "prompt_cache_key", "request_id",
+        "previous_input_messages", "safety_identifier", "stream_options",
+    )},
+    "prompt_cache_retention": _scalar(("in-memory", "24h")),
+    "truncation": _scalar(("auto", "disabled")),
+    "include": _scalar(_INCLUDE),
+}  # fmt: skip
+# Anthropic's Messages API (vLLM 0.32's ``AnthropicMessagesRequest``): ``system`` and each
+# message's content are text or content blocks. A block of a text kind has every field but
+# its ``type`` analysed (a tool_use's ``input`` value by value, its keys as names; a
+# tool_result's ``content`` block by block); images and documents cannot be analysed.
+_BLOCK_TEXT = frozenset(
+    {"text", "tool_use", "tool_result", "thinking", "redacted_thinking", "tool_reference",
+     "tool_addition", "tool_removal", "server_tool_use"}
+)  # fmt: skip
+_ANTHROPIC_ROLES = frozenset({"user", "assistant", "system"})
+
+
+def _blocks(walk: _Walk, holder: dict[str, Any], key: str, where: str, pattern: str) -> None:
+    """``holder[key]``: a text (one slot) or a list of content blocks."""
+    value = holder[key]
+    if value is None or isinstance(value, str):
+        if value is not None:
+            walk.out.slots.append((holder, key))
+        return
+    if not isinstance(value, list):
+        raise InvalidRequest(f"'{where}' must be text or a list of blocks.", param=where)
+    for index, block in enumerate(value):
+        at = f"{where}.{index}"
+        if not isinstance(block, dict):
+            raise InvalidRequest(f"'{at}' must be an object.", param=at)
+        kind = block.get("type", "text")
+        if kind not in _BLOCK_TEXT:
+            if walk.passes(f"{pattern}.*.{kind}"):
+                continue
+            raise UnanalysableInput(
+                f"Your policy checks everything sent to the model; '{at}' is a '{kind}' "
+                f"block, which cannot be checked. Send text, or ask your administrator to let "
+                f"such blocks through ('{pattern}.*.{kind}').",
+                param=at,
+            )
+        for name in block:
+            if name == "type":
+                continue
+            if kind == "tool_result" and name == "content":
+                _blocks(walk, block, name, f"{at}.content", f"{pattern}.*.content")
+            else:
+                walk.text(block, name, f"{at}.{name}")
+
+
+def _anthropic_system(walk: _Walk, payload: dict[str, Any], name: str, path: str) -> None:
+    _blocks(walk, payload, name, path, path)
+
+
+def _anthropic_messages(walk: _Walk, payload: dict[str, Any], name: str, path: str) -> None:
+    messages = payload[name]
+    if not isinstance(messages, list):
+        raise InvalidRequest(f"'{path}' must be a list.", param=path, code="invalid_value")
+    for index, message in enumerate(messages):
+        where = f"{path}.{index}"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"'{where}' must be an object.", param=where)
+        for key in message:
+            if key == "role":
+                walk.scalar(message[key], f"{where}.role", _ANTHROPIC_ROLES)
+            elif key == "content":
+                _blocks(walk, message, key, f"{where}.content", f"{path}.*.content")
+            elif not walk.passes(f"{path}.*.{key}"):
+                walk.unknown(f"{where}.{key}")
+
+
+_MESSAGES = {
+    "model": _ENUMS["model"],
+    "messages": _anthropic_messages,
+    "system": _anthropic_system,
+    **{name: _COMMON[name] for name in (
+        "max_tokens", "temperature", "top_p", "top_k", "stream", "metadata", "tools",
+        "tool_choice", "mm_payload", "cache_salt", "watermarking", "kv_transfer_params",
+        "ec_transfer_params", "vllm_xargs", "chat_template_kwargs",
+    )},
+    # Strings that reach the engine (stop strings; the thinking, output format and schema
+    # settings), analysed wherever they are; the rest numbers or booleans.
+    **{name: _text for name in ("stop_sequences", "thinking", "output_config")},
+    "return_mm_kwargs": _scalar(),
+    "service_tier": _scalar(("auto", "standard_only")),
+}  # fmt: skip
 FIELDS: dict[str, dict[str, Handler]] = {
+    "/v1/messages": _MESSAGES,
     "/v1/chat/completions": {**_COMMON, "messages": _messages},
     "/v1/completions": {**_COMMON, "prompt": _prompt, "prompt_embeds": _unanalysable},
     "/v1/embeddings": {**_COMMON, "input": _prompt, "messages": _messages},
+    "/tokenize": _TOKENIZE,
+    "/detokenize": {"model": _ENUMS["model"], "tokens": _scalar()},
+    "/v1/responses": _RESPONSES,
 }
 
 

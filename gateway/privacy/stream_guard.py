@@ -23,6 +23,13 @@ full yet). Those are never parsed: their decoded text moves through the same hol
 logic and, in ``GuardedStream``, the same restorer, and the engine's bytes are relayed as they
 came unless the released text differs (in conservative mode, held events all become one
 cached empty event). Everything else takes the parsing path, which stays the reference.
+
+JSON texts (issue 14): tool calls' ``arguments`` are held and masked like the answer's text,
+each call on its own, and flushed with the end of its choice. In a JSON text (those, and
+the answer's text when the request asked for JSON: ``json_answers``) a ``JsonCursor``
+follows what was released, so that a masked value becomes a JSON string, or ``null``, or
+withholds the rest, as the request's schema allows; on the fast path that is one more
+search per released piece, for JSON texts only.
 """
 
 from __future__ import annotations
@@ -40,9 +47,11 @@ from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.answer import StreamRestoring, event_json
 from gateway.privacy.applied import Applied
 from gateway.privacy.event_shape import EventShape, EventShapes
+from gateway.privacy.json_answers import PLAIN, AnswerFormats, JsonFormat
 from gateway.upstream.relay import RelaySource
 from policies import entities
 from policies.decide import counts, decide, mask_token, rewrite
+from policies.jsontext import JsonCursor
 from policies.model import Action, Direction, Policy
 from policies.spans import Span
 
@@ -67,9 +76,17 @@ def guarded_types(policy: Policy) -> frozenset[str]:
 
 
 @dataclass(slots=True)
-class _Choice:
+class _Text:
+    """One streamed text: a choice's answer, or one tool call's arguments."""
+
     pending: str = ""
     context: str = ""  # the last released characters, as the analyzer's left context
+    json: JsonFormat | None = None  # a JSON text: its schema
+    cursor: JsonCursor | None = None  # a JSON text: where what was released stands
+
+    @classmethod
+    def of(cls, json: JsonFormat | None) -> _Text:
+        return cls(json=json, cursor=None if json is None else JsonCursor())
 
 
 class AnswerGuard:
@@ -82,12 +99,27 @@ class AnswerGuard:
     Everything else (analysis due, the end of a choice, other events) is parsed.
     """
 
-    def __init__(self, analysis: AnalysisService, applied: Applied) -> None:
+    def __init__(
+        self, analysis: AnalysisService, applied: Applied, formats: AnswerFormats = PLAIN
+    ) -> None:
         self._analysis = analysis
         self._applied = applied
+        self._formats = formats
         self._eager = guarded_types(applied.policy) <= _EAGER_TYPES
-        self._choices: dict[int, _Choice] = {}
+        self._choices: dict[int, _Text] = {}
+        self._calls: dict[tuple[int, int], _Text] = {}  # (choice, call) -> its arguments
         self._shapes = EventShapes()
+
+    @staticmethod
+    def text(json: JsonFormat | None = None) -> _Text:
+        """A new text for ``release`` (the Responses API's stream keeps its own texts)."""
+        return _Text.of(json)
+
+    async def release(self, text: _Text, piece: str, *, final: bool = False) -> str:
+        """What the guard releases of ``text`` once ``piece`` is added (all of it, masked,
+        if ``final``); ``feed`` does this for a chat or completion stream's texts."""
+        text.pending += piece
+        return await self._release(text, final=final)
 
     async def feed(self, chunk: bytes) -> bytes:
         relayed = self.relay_plain(chunk)
@@ -112,7 +144,7 @@ class AnswerGuard:
         shape, piece = found
         state = self._choices.get(shape.index)
         if state is None:
-            state = self._choices[shape.index] = _Choice()
+            state = self._choices[shape.index] = _Text.of(self._formats.content)
         text = state.pending + piece
         if not text:
             return shape, piece, piece
@@ -130,6 +162,8 @@ class AnswerGuard:
         state.pending = text[plain:]
         if released:
             state.context = (state.context + released)[-CONTEXT:]
+            if state.cursor is not None:
+                state.cursor.feed(released)
         return shape, piece, released
 
     async def feed_parsed(self, chunk: bytes) -> bytes:
@@ -149,25 +183,57 @@ class AnswerGuard:
 
     async def _choices_of(self, document: dict[str, Any]) -> None:
         for choice in document.get("choices") or []:
+            index = int(choice.get("index") or 0)
+            final = choice.get("finish_reason") is not None
             delta = choice.get("delta")
             container, field = (delta, "content") if isinstance(delta, dict) else (choice, "text")
             piece = container.get(field)
-            state = self._choices.setdefault(int(choice.get("index") or 0), _Choice())
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = _Text.of(self._formats.content)
             if isinstance(piece, str):
                 state.pending += piece
-            released = await self._release(state, final=choice.get("finish_reason") is not None)
+            released = await self._release(state, final=final)
             if isinstance(piece, str) or released:
                 container[field] = released
+            if (isinstance(delta, dict) and "tool_calls" in delta) or (final and self._calls):
+                await self._tool_calls(index, choice, final=final)
 
-    async def _release(self, state: _Choice, *, final: bool) -> str:
+    async def _tool_calls(self, index: int, choice: dict[str, Any], *, final: bool) -> None:
+        """Each tool call's ``arguments`` through the guard, as its own text; the end of
+        the choice releases what its calls still hold."""
+        delta = choice.get("delta")
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            number = call.get("index")
+            key = (index, number if type(number) is int else 0)
+            state = self._calls.get(key)
+            if state is None:
+                state = self._calls[key] = _Text.of(self._formats.tool(function.get("name")))
+            piece = function.get("arguments")
+            if isinstance(piece, str):
+                state.pending += piece
+                function["arguments"] = await self._release(state, final=False)
+        if final:
+            for key in [k for k in self._calls if k[0] == index]:
+                tail = await self._release(self._calls.pop(key), final=True)
+                if tail:
+                    _add_arguments(choice, key[1], tail)
+
+    async def _release(self, state: _Text, *, final: bool) -> str:
         text = state.pending
         if not text:
             return ""
         plain, analyse = self._plan(text, final=final)
         held = text[plain:]
         released = text[:plain]
+        if released and state.cursor is not None:
+            state.cursor.feed(released)
         if analyse:
-            cut, masked = await self._analyse(state.context + released, held, final=final)
+            cut, masked = await self._analyse(state, state.context + released, held, final=final)
             released += masked
             held = held[cut:]
         state.pending = held
@@ -209,8 +275,10 @@ class AnswerGuard:
         last_space = max(text.rfind(" "), text.rfind("\n"))
         return last_space + 1
 
-    async def _analyse(self, context: str, held: str, *, final: bool) -> tuple[int, str]:
-        """(characters of ``held`` released, their masked text)."""
+    async def _analyse(
+        self, state: _Text, context: str, held: str, *, final: bool
+    ) -> tuple[int, str]:
+        """(characters of ``held`` released, their masked text; a JSON text kept JSON)."""
         policy = self._applied.policy
         tenant = self._applied.tenant
         (spans,) = await self._analysis.analyze([context + held], policy, tenant=tenant)
@@ -234,7 +302,9 @@ class AnswerGuard:
                 code="pii_blocked_in_answer",
             )
         masks = [(f.span, mask_token(f.span.entity)) for f in decision.to_rewrite()]
-        return cut, rewrite(held[:cut], masks)
+        if state.cursor is None or state.json is None:
+            return cut, rewrite(held[:cut], masks)
+        return cut, state.cursor.rewrite(held[:cut], masks, state.json.stand_in(policy.id))
 
 
 def _cut(held: str, spans: list[Span], hold: int) -> int:
@@ -249,14 +319,38 @@ def _cut(held: str, spans: list[Span], hold: int) -> int:
     return max(cut, 0)
 
 
+def _add_arguments(choice: dict[str, Any], number: int, tail: str) -> None:
+    """``tail`` appended to tool call ``number``'s arguments in ``choice``'s delta."""
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        delta = choice["delta"] = {}
+    calls = delta.get("tool_calls")
+    if not isinstance(calls, list):
+        calls = delta["tool_calls"] = []
+    for call in calls:
+        if isinstance(call, dict) and call.get("index", 0) == number:
+            function = call.get("function")
+            if isinstance(function, dict):
+                function["arguments"] = (function.get("arguments") or "") + tail
+                return
+    calls.append({"index": number, "function": {"arguments": tail}})
+
+
 class GuardedStream:
     """A relay source whose events pass the answer guard, then placeholder restoration."""
 
-    def __init__(self, inner: RelaySource, guard: AnswerGuard, mapping: dict[str, str]) -> None:
+    def __init__(
+        self,
+        inner: RelaySource,
+        guard: AnswerGuard,
+        mapping: dict[str, str],
+        *,
+        json_content: bool = False,
+    ) -> None:
         self.finish_on_disconnect = inner.finish_on_disconnect
         self._inner = inner
         self._guard = guard
-        self._restore = StreamRestoring(mapping) if mapping else None
+        self._restore = StreamRestoring(mapping, json_content=json_content) if mapping else None
 
     async def events(self) -> AsyncIterator[bytes]:
         guard, restore = self._guard, self._restore

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.errors import UnanalysableInput
+from gateway.privacy import messages, responses
 
 Slot = tuple[Any, Any]  # (dict or list, key or index)
 
@@ -24,14 +25,28 @@ def write(slots: list[Slot], texts: list[str]) -> None:
 
 
 def request_slots(payload: dict[str, Any], path: str) -> list[Slot]:
-    if path == "/v1/chat/completions":
+    if path == "/v1/responses":
+        return list(responses.request_slots(payload))
+    if path == "/v1/messages":
+        return list(messages.request_slots(payload))
+    if path == "/v1/chat/completions" or (path == "/tokenize" and "messages" in payload):
         return list(_chat_request(payload))
-    field = "prompt" if path == "/v1/completions" else "input"
+    if path == "/detokenize":
+        return []  # token ids only
+    field = "prompt" if path in ("/v1/completions", "/tokenize") else "input"
     return list(_prompts(payload, field))
 
 
 def answer_slots(body: dict[str, Any]) -> list[Slot]:
-    """Generated text in a non-streamed chat or text completion (embeddings have none)."""
+    """Generated text in a non-streamed chat or text completion, and the text a detokenize
+    answer decoded (its ``prompt``; the only answer without ``choices`` that has one).
+    Embeddings and tokenize answers have none. A Responses API answer: ``responses.py``."""
+    if body.get("object") == "response":
+        return responses.answer_slots(body)
+    if body.get("type") == "message":  # Anthropic's Messages API: ``messages.py``
+        return messages.answer_slots(body)
+    if "choices" not in body and isinstance(body.get("prompt"), str):
+        return [(body, "prompt")]
     slots: list[Slot] = []
     for choice in body.get("choices") or []:
         if not isinstance(choice, dict):

@@ -38,7 +38,8 @@ and mixing long streams with short requests then skews it; hence the ticket.
 Model cards. Once an engine answers, and then every ``models_every`` seconds, its
 ``/v1/models`` is read too: vLLM's cards carry each served model's ``max_model_len``, which
 admission needs to refuse a ``max_tokens`` no engine could honour and to cap its estimates
-(``context_length``). A failed read keeps the last cards and says nothing about health.
+(``context_length``), and the gateway's own ``/v1/models`` passes them on (``card``). A failed
+read keeps the last cards and says nothing about health.
 """
 
 from __future__ import annotations
@@ -290,6 +291,15 @@ class EngineMonitor:
             if isinstance(length, int) and not isinstance(length, bool) and length > 0:
                 best = length if best is None else max(best, length)
         return best
+
+    def card(self, model: str, engines: Sequence[Engine]) -> dict[str, Any] | None:
+        """The card for ``model`` as the first of ``engines`` (in their order) that has one
+        last reported it on ``/v1/models``; None when none has."""
+        for engine in engines:
+            card = self._state(engine).cards.get(model)
+            if card is not None:
+                return card
+        return None
 
     def started(self, engine: Engine) -> Ticket:
         """Count a request as sent to ``engine``; hand the ticket to ``finished``."""

@@ -2,7 +2,7 @@
 
 Labels stay bounded: tenant ids come from the directory (a record exists only for an
 authenticated request), model names from configuration (any other name a client sends is
-counted as ``other``, see labels.py), endpoints are three, status classes seven. Never key ids,
+counted as ``other``, see labels.py), endpoints are five, status classes seven. Never key ids,
 request ids or anything a client can choose freely.
 
 The metrics live in the default registry, next to gateway/metrics.py and the routing metrics,

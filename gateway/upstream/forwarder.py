@@ -132,9 +132,12 @@ class Forwarder:
         body: bytes,
         request_id: str,
         ctx: RouteContext,
+        on_attempt: Callable[[Engine], None] | None = None,
     ) -> UpstreamAnswer:
         """A whole answer, read and checked to be a JSON object (by ``open``)."""
-        stream = await self.open(tenant, candidates, path, body, request_id, ctx, expect=JSON)
+        stream = await self.open(
+            tenant, candidates, path, body, request_id, ctx, expect=JSON, on_attempt=on_attempt
+        )
         await stream.aclose()
         answer = stream.answer
         return UpstreamAnswer(
@@ -151,9 +154,12 @@ class Forwarder:
         ctx: RouteContext,
         *,
         expect: str = SSE,
+        on_attempt: Callable[[Engine], None] | None = None,
     ) -> UpstreamStream:
         """An answer of media type ``expect`` with a success status: an event stream, open,
-        or a JSON object, already read (``UpstreamStream.body``)."""
+        or a JSON object, already read (``UpstreamStream.body``). ``on_attempt`` hears of each
+        engine the request is sent to, before it is sent (where a request cancelled while
+        waiting went)."""
         router = self._router
         ranked = router.rank(candidates, ctx)
         router.budget.deposit()
@@ -180,6 +186,8 @@ class Forwarder:
                 slot.release()  # its circuit is open (or probing): the next engine
                 continue
             attempts += 1
+            if on_attempt is not None:
+                on_attempt(engine)
             try:
                 return await self._attempt(engine, slot, path, body, request_id, expect)
             except _Retryable as retry:

@@ -3,6 +3,8 @@
 Chat completions carry text in ``message``/``delta`` fields (``content``, ``reasoning_content``,
 ``reasoning``, ``refusal``) and JSON documents in tool-call and legacy ``function_call``
 arguments, where values are inserted JSON-escaped; completions carry ``choices[i].text``.
+When the request asked for a JSON answer (``json_content``), its ``content`` and ``text`` are
+JSON documents too, restored JSON-escaped as well.
 
 Streaming (``ChunkRestorer``): one ``StreamRestorer`` per (choice, field) and per (choice, tool
 call), created when the field first appears. Chunks are rewritten in place; a chunk whose text
@@ -19,25 +21,29 @@ from typing import Any
 from policies.pseudonym.restore import RestoreTable, StreamRestorer, restore_text
 
 _TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
+_ANSWER_FIELDS = ("content", "text")  # JSON documents when the request asked for JSON
 _ENVELOPE = ("id", "object", "created", "model", "system_fingerprint")
 _Fields = dict[str, str]  # field name -> held-back tail (at a flush)
 
 
-def restore_body(body: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+def restore_body(
+    body: dict[str, Any], mapping: Mapping[str, str], *, json_content: bool = False
+) -> dict[str, Any]:
     """A non-streamed chat completion or completion, restored in place (and returned)."""
     if not mapping:
         return body
     for choice in body.get("choices") or ():
         text = choice.get("text")
         if isinstance(text, str):
-            choice["text"] = restore_text(text, mapping)
+            choice["text"] = restore_text(text, mapping, json_escape=json_content)
         message = choice.get("message")
         if not isinstance(message, dict):
             continue
         for name in _TEXT_FIELDS:
             value = message.get(name)
             if isinstance(value, str):
-                message[name] = restore_text(value, mapping)
+                escape = json_content and name in _ANSWER_FIELDS
+                message[name] = restore_text(value, mapping, json_escape=escape)
         calls = [call.get("function") for call in message.get("tool_calls") or ()]
         for function in [*calls, message.get("function_call")]:
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
@@ -50,10 +56,11 @@ def restore_body(body: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, 
 class _Choice:
     """The restorers of one choice's fields, created on first sight."""
 
-    __slots__ = ("calls", "fields", "function_call", "table")
+    __slots__ = ("calls", "fields", "function_call", "json_content", "table")
 
-    def __init__(self, table: RestoreTable) -> None:
+    def __init__(self, table: RestoreTable, json_content: bool = False) -> None:
         self.table = table
+        self.json_content = json_content
         self.fields: dict[str, StreamRestorer] = {}
         self.calls: dict[int, StreamRestorer] = {}
         self.function_call: StreamRestorer | None = None
@@ -61,7 +68,8 @@ class _Choice:
     def text(self, name: str, piece: str) -> str:
         restorer = self.fields.get(name)
         if restorer is None:
-            restorer = self.fields[name] = StreamRestorer(self.table)
+            escape = self.json_content and name in _ANSWER_FIELDS
+            restorer = self.fields[name] = StreamRestorer(self.table, json_escape=escape)
         return restorer.feed(piece)
 
     def arguments(self, call: int | None, piece: str) -> str:
@@ -113,10 +121,13 @@ def _call_delta(delta: dict[str, Any], index: int) -> dict[str, Any]:
 class ChunkRestorer:
     """Restores a stream of ``chat.completion.chunk`` or ``text_completion`` chunks."""
 
-    __slots__ = ("_choices", "_holding", "_last", "_table")
+    __slots__ = ("_choices", "_holding", "_json", "_last", "_table")
 
-    def __init__(self, mapping: Mapping[str, str] | RestoreTable) -> None:
+    def __init__(
+        self, mapping: Mapping[str, str] | RestoreTable, *, json_content: bool = False
+    ) -> None:
         self._table = mapping if isinstance(mapping, RestoreTable) else RestoreTable(mapping)
+        self._json = json_content  # the answer's text is JSON: restored JSON-escaped
         self._choices: dict[int, _Choice] = {}
         self._last: dict[str, Any] | None = None
         self._holding = False  # kept by every method that feeds or flushes a restorer
@@ -143,7 +154,7 @@ class ChunkRestorer:
             index = choice.get("index", 0)
             state = self._choices.get(index)
             if state is None:
-                state = self._choices[index] = _Choice(self._table)
+                state = self._choices[index] = _Choice(self._table, self._json)
             text = choice.get("text")
             if isinstance(text, str):
                 choice["text"] = state.text("text", text)
@@ -165,7 +176,7 @@ class ChunkRestorer:
             return piece
         state = self._choices.get(index)
         if state is None:
-            state = self._choices[index] = _Choice(self._table)
+            state = self._choices[index] = _Choice(self._table, self._json)
         if not piece and field != "text":  # as on_chunk: an empty delta text is not fed
             return piece
         restored = state.text(field, piece)

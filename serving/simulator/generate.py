@@ -110,6 +110,8 @@ async def _stream(
             return 200  # the client is gone: nothing more to write
         upto, done = seq.generated, seq.finished
         parts = [encoder.first] if sent == 0 and upto > 0 and encoder.first else []
+        if parts and parsed.continuous_usage:
+            parts[0] = encoder.with_usage(parts[0], seq.prompt_len, 0)
         for i in range(sent, upto):
             if cut_at is not None and i >= cut_at:
                 await send(
@@ -118,9 +120,12 @@ async def _stream(
                 await drop(send, started=True)
             if done and i == upto - 1:
                 reason = seq.finish_reason or "length"
-                parts.append(encoder.last(live.token_json(i), reason, parsed.include_usage))
+                event = encoder.last(live.token_json(i), reason, parsed.include_usage)
             else:
-                parts.append(encoder.token(live.token_json(i)))
+                event = encoder.token(live.token_json(i))
+            if parsed.continuous_usage:
+                event = encoder.with_usage(event, seq.prompt_len, i + 1)
+            parts.append(event)
         sent = upto
         if done:
             if parsed.include_usage:

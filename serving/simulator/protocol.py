@@ -53,6 +53,9 @@ class GenerationRequest:
     ignore_eos: bool
     stream: bool
     include_usage: bool
+    # stream_options.continuous_usage_stats, which vLLM honours only with include_usage:
+    # every chunk carries the usage so far.
+    continuous_usage: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,11 @@ def _stream(body: dict[str, Any]) -> tuple[bool, bool]:
     return stream, bool(options.get("include_usage"))
 
 
+def _continuous(body: dict[str, Any], include_usage: bool) -> bool:
+    options = body.get("stream_options") or {}
+    return include_usage and bool(options.get("continuous_usage_stats"))
+
+
 def parse_chat(body: dict[str, Any]) -> GenerationRequest:
     model = _model(body)
     messages = body.get("messages")
@@ -158,7 +166,10 @@ def parse_chat(body: dict[str, Any]) -> GenerationRequest:
             "Cannot apply chat template to an empty conversation. Provide at least one message."
         )
     prompt = text.tokenize_text(text.render_chat(turns), seed)
-    return GenerationRequest(model, prompt, max_tokens, param, ignore_eos, stream, include_usage)
+    continuous = _continuous(body, include_usage)
+    return GenerationRequest(
+        model, prompt, max_tokens, param, ignore_eos, stream, include_usage, continuous
+    )
 
 
 def _single_prompt(value: Any) -> str | list[int] | None:
@@ -187,7 +198,10 @@ def parse_completion(body: dict[str, Any]) -> GenerationRequest:
         tokens = text.tokenize_text(prompt, seed)
     else:
         tokens = text.tokenize_ids(prompt, seed)
-    return GenerationRequest(model, tokens, max_tokens, param, ignore_eos, stream, include_usage)
+    continuous = _continuous(body, include_usage)
+    return GenerationRequest(
+        model, tokens, max_tokens, param, ignore_eos, stream, include_usage, continuous
+    )
 
 
 def parse_embeddings(body: dict[str, Any]) -> EmbeddingRequest:

@@ -72,6 +72,15 @@ class StreamEncoder:
             tail += b',"system_fingerprint":"' + FINGERPRINT.encode() + b'"'
         return self._open + text_json + tail + b"}\n\n"
 
+    def with_usage(self, event: bytes, prompt_tokens: int, completion_tokens: int) -> bytes:
+        """``event`` with its per-chunk usage (``continuous_usage_stats``) after its choices,
+        as vLLM writes it (a chat's names its empty completion details)."""
+        body: dict[str, int | None] = {**usage(prompt_tokens, completion_tokens)}
+        if self._chat:
+            body["completion_tokens_details"] = None
+        at = event.rfind(b"}]") + 2
+        return event[:at] + b',"usage":' + orjson.dumps(body) + event[at:]
+
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         body = orjson.dumps(usage(prompt_tokens, completion_tokens))
         return self._head + b'],"usage":%s,"system_fingerprint":"%s"}\n\n' % (

@@ -34,9 +34,8 @@ class Gateway:
 def gateway_config(engine_url: str, port: int) -> dict[str, object]:
     return {
         "server": {"host": "127.0.0.1", "port": port},
-        # Stop the engine when a client leaves (the default, "finish", meters exactly what
-        # the engine generates by letting it complete: see tests/e2e/test_metering.py).
-        "metering": {"on_client_disconnect": "abort"},
+        # metering.on_client_disconnect is left at its default, abort: a client that leaves
+        # stops the engine (tests/e2e/test_disconnect.py; finish: tests/e2e/test_metering.py).
         "pools": [
             {
                 "name": "local-de",

@@ -48,7 +48,7 @@ def test_every_operation_answers_within_the_contract(case: Any, fuzz_target: Fuz
     content_type = response.headers.get("content-type", [""])
     if isinstance(content_type, list):
         content_type = content_type[0] if content_type else ""
-    problems = problems_with(response.status_code, response.content, content_type)
+    problems = problems_with(response.status_code, response.content, content_type, case.path)
     assert not problems, f"{case.method} {case.formatted_path}: {problems}"
 
 

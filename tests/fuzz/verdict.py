@@ -15,19 +15,24 @@ ENGINE_CAUSED = frozenset(
 )
 
 
-def problems_with(status: int, body: bytes, content_type: str) -> list[str]:
+def problems_with(status: int, body: bytes, content_type: str, path: str = "") -> list[str]:
     """Why an answer breaks the contract: a 5xx the gateway caused, or an error that is not
-    an OpenAI-style error object. Empty when it is fine."""
+    an OpenAI-style error object (Anthropic's on ``/v1/messages``). Empty when it is fine."""
     found: list[str] = []
     error: Any = None
     if status >= 400:
         if not content_type.startswith("application/json"):
             return [f"{status} with content type {content_type!r}"]
         try:
-            error = orjson.loads(body).get("error")
+            document = orjson.loads(body)
+            error = document.get("error")
         except (orjson.JSONDecodeError, AttributeError):
             return [f"{status} whose body is not a JSON object: {body[:200]!r}"]
-        if not isinstance(error, dict) or not {"message", "type", "param", "code"} <= set(error):
+        anthropic = path.startswith("/v1/messages")
+        wanted = {"message", "type"} if anthropic else {"message", "type", "param", "code"}
+        if anthropic and document.get("type") != "error":
+            found.append(f"{status} without Anthropic's error envelope: {body[:200]!r}")
+        elif not isinstance(error, dict) or not wanted <= set(error):
             found.append(f"{status} without an OpenAI error object: {body[:200]!r}")
         elif not isinstance(error["message"], str) or not error["message"]:
             found.append(f"{status} with an empty message")

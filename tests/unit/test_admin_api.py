@@ -648,3 +648,25 @@ async def test_the_admin_api_sets_every_field_of_the_tenant_spec(
     )
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "retention_days"
+
+
+async def test_a_tenant_chooses_what_happens_when_its_clients_leave(
+    client: httpx.AsyncClient, resources: FakeResources
+) -> None:
+    # Issue 14: abort by default (the gateway's setting); finish kept available per tenant.
+    created = await client.post(
+        "/admin/v1/tenants",
+        json={"id": "amt-finish", "on_client_disconnect": "finish"},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["on_client_disconnect"] == "finish"
+    reset = await client.patch(
+        "/admin/v1/tenants/amt-finish", json={"on_client_disconnect": None}, headers=ADMIN
+    )
+    assert reset.json()["on_client_disconnect"] is None  # back to the gateway's default
+    refused = await client.patch(
+        "/admin/v1/tenants/amt-finish", json={"on_client_disconnect": "later"}, headers=ADMIN
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "on_client_disconnect"

@@ -1,4 +1,5 @@
-"""Authenticate: who is calling, from this replica's copy of the key directory (401)."""
+"""Authenticate: who is calling, from this replica's copy of the key directory (401). The key
+comes as ``Authorization: Bearer``; on Anthropic's route also as ``x-api-key``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ class Authenticate:
 
     async def __call__(self, ctx: RequestContext) -> None:
         authorization = ctx.headers.get("authorization")
+        if authorization is None and ctx.endpoint.api == "anthropic":
+            # Anthropic's SDK sends the key as ``x-api-key`` (``Authorization: Bearer`` only
+            # for its ``auth_token``): the same tenant key, either way.
+            key = ctx.headers.get("x-api-key")
+            authorization = None if key is None else "Bearer " + key
         try:
             ctx.principal = self._directory.authenticate(authorization)
         except AuthenticationFailed as failed:  # counted and logged: guessing is not unseen

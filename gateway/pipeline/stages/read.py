@@ -14,6 +14,7 @@ from starlette.types import Receive
 
 from gateway.errors import InvalidRequest
 from gateway.http_errors import from_validation
+from gateway.metering.stream_usage import UsageAsked
 from gateway.openai.body import parse_json
 from gateway.pipeline.context import RequestContext, RequestHints
 from gateway.routing.view import Priority
@@ -54,10 +55,7 @@ class Read:
         ctx.request, ctx.payload = request, payload
         if ctx.endpoint.generates:
             ctx.stream = bool(payload.get("stream"))
-            options = payload.get("stream_options")
-            ctx.client_wants_usage = isinstance(options, dict) and bool(
-                options.get("include_usage")
-            )
+            ctx.usage_asked = UsageAsked.of(payload.get("stream_options"))
         user = payload.get("user")
         user = user if isinstance(user, str) and user else None
         headers = ctx.headers

@@ -10,13 +10,19 @@ import time
 
 from starlette.responses import Response
 
+from gateway.anthropic.stream import MessagesStream, usage_of_message
 from gateway.core.topology import Engine
+from gateway.core.usage import Usage
 from gateway.errors import GatewayError, render_json
 from gateway.metering.response import MeteredResponse
 from gateway.metering.stream import MeteredStream, StreamOutcome
+from gateway.metering.stream_usage import ContinuousUsage, prompt_count
 from gateway.metering.usage import usage_of_body
 from gateway.pipeline.context import RequestContext
 from gateway.privacy.answer import StreamRestoring, filter_body
+from gateway.privacy.json_answers import PLAIN, answer_formats
+from gateway.privacy.messages import message_formats, tool_formats
+from gateway.privacy.responses_stream import ResponsesStream
 from gateway.privacy.service import Privacy
 from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_types
 from gateway.upstream.forwarder import UpstreamAnswer, UpstreamStream
@@ -34,9 +40,8 @@ def served_by_headers(engine: Engine) -> dict[str, str]:
 
 
 class Shape:
-    def __init__(self, privacy: Privacy, finish_on_disconnect: bool) -> None:
+    def __init__(self, privacy: Privacy) -> None:
         self._analysis = privacy.analysis
-        self._finish = finish_on_disconnect
 
     def _headers(self, ctx: RequestContext, engine: Engine, received: float) -> dict[str, str]:
         headers = {**served_by_headers(engine), **ctx.admitted.headers}
@@ -50,6 +55,8 @@ class Shape:
         return headers
 
     def stream(self, ctx: RequestContext, upstream: UpstreamStream) -> Response:
+        if ctx.endpoint.api == "anthropic":
+            return self._messages(ctx, upstream)
         applied, recorder = ctx.applied, ctx.record
         engine = upstream.engine
         received = time.perf_counter()
@@ -61,17 +68,29 @@ class Shape:
             and bool(guarded_types(applied.policy))
         )
         restore = applied is not None and bool(applied.mapping) and not guarded
+        # The answer's JSON texts (response_format, tool calls) stay JSON: json_answers.py.
+        formats = answer_formats(ctx.payload) if applied is not None else PLAIN
+        json_content = formats.content is not None
+        typed = ctx.endpoint.path == "/v1/responses"  # typed events, not chat chunks
 
         async def on_end(outcome: StreamOutcome) -> None:
             await recorder.stream_ended(engine, outcome)
 
+        payload, asked = ctx.payload, ctx.usage_asked
+        n = payload.get("n")
         source = MeteredStream(
             upstream,
-            client_wants_usage=ctx.client_wants_usage,
-            finish_on_disconnect=self._finish,
+            client_wants_usage=asked.final,
+            client_wants_continuous=asked.continuous,
+            continuous=ContinuousUsage(n if isinstance(n, int) else 1, prompt_count(payload)),
+            finish_on_disconnect=ctx.finish_on_disconnect,
             on_end=on_end,
             started=ctx.started,
-            transform=StreamRestoring(applied.mapping) if applied and restore else None,
+            transform=(
+                StreamRestoring(applied.mapping, json_content=json_content)
+                if applied and restore and not typed
+                else None
+            ),
             capture=recorder.content.stream_event if recorder.content is not None else None,
         )
 
@@ -80,26 +99,68 @@ class Shape:
 
         ctx.settlement.on_exit(close_unsent)
         relayed: RelaySource = source
-        if applied is not None and guarded:
-            relayed = GuardedStream(source, AnswerGuard(self._analysis, applied), applied.mapping)
+        if applied is not None and typed and (guarded or applied.mapping):
+            # The Responses API's typed events: responses_stream.py, guard and restorer.
+            guard = AnswerGuard(self._analysis, applied, formats) if guarded else None
+            relayed = ResponsesStream(source, applied.mapping, guard, formats)
+        elif applied is not None and guarded:
+            guard = AnswerGuard(self._analysis, applied, formats)
+            relayed = GuardedStream(source, guard, applied.mapping, json_content=json_content)
         return RelayResponse(relayed, self._headers(ctx, engine, received))
+
+    def _messages(self, ctx: RequestContext, upstream: UpstreamStream) -> Response:
+        """An Anthropic Messages stream: its own events, metered, guarded and restored
+        (``gateway/anthropic/stream.py``)."""
+        applied, recorder, engine = ctx.applied, ctx.record, upstream.engine
+        received = time.perf_counter()
+        acting = applied is not None and applied.mode != "degraded"
+        guarded = acting and applied is not None and bool(guarded_types(applied.policy))
+
+        async def on_end(outcome: StreamOutcome) -> None:
+            await recorder.stream_ended(engine, outcome)
+
+        source = MessagesStream(
+            upstream,
+            finish_on_disconnect=ctx.finish_on_disconnect,
+            on_end=on_end,
+            started=ctx.started,
+            guard=AnswerGuard(self._analysis, applied) if guarded and applied else None,
+            mapping=applied.mapping if applied is not None else None,
+            tools=tool_formats(ctx.payload),
+            capture=recorder.content.stream_event if recorder.content is not None else None,
+        )
+
+        async def close_unsent() -> None:  # the relay never ran: nobody received anything
+            await source.aclose(client_gone=True)
+
+        ctx.settlement.on_exit(close_unsent)
+        return RelayResponse(source, self._headers(ctx, engine, received))
 
     async def whole(self, ctx: RequestContext, answer: UpstreamAnswer) -> Response:
         recorder, applied = ctx.record, ctx.applied
         received = time.perf_counter()
         ok = answer.status < 400
+        counts_tokens = ctx.endpoint.counts_tokens
 
         async def meter() -> None:
-            usage = usage_of_body(answer.body) if ok else None
+            usage = None
+            if ok:  # a tokenizer's answer used no tokens of the model
+                usage = usage_of_body(answer.body) if counts_tokens else Usage(0, 0)
+                if ctx.endpoint.api == "anthropic":
+                    usage = usage_of_message(answer.body)
             await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
 
         ctx.settlement.on_exit(meter)  # the engine answered: its usage is metered however we end
         body, status, media_type = answer.body, answer.status, answer.content_type
         if ok and applied is not None:
             try:
-                body = await filter_body(self._analysis, applied, answer.body)
+                payload = ctx.payload
+                anthropic = ctx.endpoint.api == "anthropic"  # tool inputs under input_schema
+                formats = message_formats(payload) if anthropic else answer_formats(payload)
+                body = await filter_body(self._analysis, applied, answer.body, formats)
             except GatewayError as exc:  # withheld: an error to the client, still metered
-                body, status, media_type = render_json(exc), exc.status, "application/json"
+                body, status = render_json(exc, ctx.endpoint.api), exc.status
+                media_type = "application/json"
         if ok and recorder.content is not None:
             recorder.content.answer_body(answer.body)
         return MeteredResponse(

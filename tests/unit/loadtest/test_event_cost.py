@@ -27,3 +27,10 @@ def test_every_layer_is_measured_and_relays_what_the_policy_wants(
     assert results["analyses"]["prose/tap+guard+restore"] == 0  # eager: prose is not analysed
     with capsys.disabled():
         print("\n" + "\n".join(_table({"this tree": results})))
+
+
+def test_per_chunk_usage_is_taken_out_and_changes_nothing_else() -> None:
+    # Issue 14: the engine's usage on every event (abort mode), a client that asked for none.
+    plain, continuous = asyncio.run(measure(1)), asyncio.run(measure(1, continuous=True))
+    assert continuous["text"] == plain["text"]
+    assert continuous["analyses"] == plain["analyses"]

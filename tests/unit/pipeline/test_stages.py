@@ -21,6 +21,7 @@ from gateway.errors import (
     RateLimited,
 )
 from gateway.metering.service import Admission
+from gateway.metering.stream_usage import UsageAsked
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoints import CHAT, EMBEDDINGS
 from gateway.pipeline.path import Pipeline
@@ -127,7 +128,7 @@ async def test_read_checks_the_body_in_pieces_and_takes_hints_from_headers_and_u
                   headers={"x-sovereign-priority": "batch"})  # fmt: skip
     await read(ctx)
     assert ctx.stream is True
-    assert ctx.client_wants_usage is False
+    assert ctx.usage_asked == UsageAsked(final=False, continuous=False)
     assert (ctx.hints.session, ctx.hints.subject, ctx.hints.priority) == ("u-7", "u-7", "batch")
     assert ctx.subject_ref == "ref(u-7)"
     assert ctx.model == "smollm2"

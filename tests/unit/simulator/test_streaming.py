@@ -98,3 +98,23 @@ def test_client_disconnect_aborts_the_request(sim: SimulatorThread, client: http
     generated = metric(url, "vllm:generation_tokens_total")
     time.sleep(0.05)  # a few dozen steps at this speed
     assert metric(url, "vllm:generation_tokens_total") == generated  # nothing more made
+
+
+def test_continuous_usage_stats_put_the_usage_so_far_on_every_chunk(
+    sim: SimulatorThread, client: httpx.Client
+) -> None:
+    # As vLLM: with include_usage, every chunk carries its cumulative usage (what the gateway
+    # asks for when a client that leaves stops the engine); alone, the option does nothing.
+    url = sim.base_urls[0] + CHAT
+    options = {"include_usage": True, "continuous_usage_stats": True}
+    body = {"messages": MESSAGES, "max_tokens": 4, "ignore_eos": True, "stream_options": options}
+    payloads = stream_events(client, url, body)[:-1]
+    *events, final = [orjson.loads(p) for p in payloads]
+    assert [e["usage"]["completion_tokens"] for e in events] == [0, 1, 2, 3, 4]
+    assert {e["usage"]["prompt_tokens"] for e in events} == {final["usage"]["prompt_tokens"]}
+    assert all(e["usage"]["completion_tokens_details"] is None for e in events)
+    assert final["choices"] == []
+    assert final["usage"]["completion_tokens"] == 4
+    assert b'}],"usage":{"prompt_tokens":' in payloads[1]  # right after the choices
+    alone = {**body, "stream_options": {"continuous_usage_stats": True}}
+    assert all(b'"usage"' not in p for p in stream_events(client, url, alone))
