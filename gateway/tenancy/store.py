@@ -82,7 +82,10 @@ class RedisDirectoryStore:
             await pipe.execute()
 
     async def put_tenant(self, tenant: TenantRecord) -> None:
-        await self._write(TENANTS, tenant.id, tenant.model_dump_json())
+        # Fields at their defaults are left out: a field a later release adds reaches the
+        # records only where it is used, so replicas of the release before, during a rolling
+        # upgrade, go on reading every other tenant (and default values read back the same).
+        await self._write(TENANTS, tenant.id, tenant.model_dump_json(exclude_defaults=True))
 
     async def put_key(self, key: KeyRecord) -> None:
         await self._write(KEYS, key.id, key.model_dump_json())

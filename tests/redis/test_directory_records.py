@@ -72,3 +72,19 @@ async def test_an_unreadable_tenant_record_costs_that_tenant_alone(redis: Redis)
     with pytest.raises(AuthenticationFailed) as expired:
         directory.authenticate(f"Bearer {good_secret}")
     assert expired.value.reason == "unknown_key"  # revoked keys leave the ring
+
+
+async def test_records_leave_out_fields_at_their_defaults(redis: Redis) -> None:
+    """What a release before this one can read: nothing it does not know unless it is used."""
+    store = RedisDirectoryStore(redis)
+    now = time.time()
+    plain = TenantRecord(id="plain", created_at=now, updated_at=now)
+    chosen = plain.model_copy(update={"id": "chosen", "on_client_disconnect": "finish"})
+    await store.put_tenant(plain)
+    await store.put_tenant(chosen)
+    raw = await redis.hgetall(TENANTS)
+    stored = {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    assert stored["plain"] == {"id": "plain", "created_at": now, "updated_at": now}
+    assert stored["chosen"]["on_client_disconnect"] == "finish"
+    snapshot = await store.snapshot()
+    assert snapshot.tenants == {"plain": plain, "chosen": chosen}
