@@ -1,7 +1,7 @@
 """Where one gateway worker's CPU goes, per request and per relayed event (issue 13).
 
     python -m loadtest.lean_profile [--mode full|quick] [--policy gdpr-default|none]
-        [--load plain|events|both] [--seconds 20] [--revision REV] [--keep DIR]
+        [--load plain|events|streams|both] [--seconds 20] [--revision REV] [--keep DIR]
 
 Starts the near-instant engine (``loadtest.lean_engine``) and one gateway worker as
 ``loadtest.lean_overhead`` does ("full": the shared store on the local Redis with all four
@@ -11,7 +11,9 @@ it up, then samples it with ``py-spy record --format raw --nonblocking`` (every 
 
 - ``plain``: 16-token answers written at once, so nearly all the CPU is per-request work;
 - ``events``: streams of 256 tokens paced 1 ms apart by the engine (8 connections), so
-  nearly all of it is per-event work.
+  nearly all of it is per-event work;
+- ``streams``: streams of 16 tokens the engine writes at once (16 connections): what a
+  stream costs whole when its events arrive together.
 
 Each sample goes to the *innermost* frame that belongs to a known part (the gateway's own
 packages by sub-package, uvicorn, aiohttp, Starlette/FastAPI, redis, Presidio/spaCy, the
@@ -125,6 +127,9 @@ def profile(proc: Proc, key: str, load: str, seconds: int, folder: Path) -> tupl
     if load == "plain":
         result = run_wrk(proc.url, chat_body(MODEL, 16, False), key, 0, 16, seconds, folder)
         units = result.requests
+    elif load == "streams":
+        result = run_wrk(proc.url, chat_body(MODEL, 16, True), key, 16, 16, seconds, folder)
+        units = result.requests
     else:
         result = run_wrk(proc.url, chat_body(PACED, 256, True), key, 256, 8, seconds, folder)
         units = result.events or result.requests * 256
@@ -155,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("full", "quick"), default="full")
     parser.add_argument("--policy", default="gdpr-default", help="gdpr-default or none")
-    parser.add_argument("--load", choices=("plain", "events", "both"), default="both")
+    parser.add_argument("--load", choices=("plain", "events", "streams", "both"),
+                        default="both")  # fmt: skip
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--revision", help="profile the gateway of this git revision")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw files to this folder")
@@ -188,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(folder / f"profile-{load}.txt", args.keep)
-            print(f"\n## {load}: " + ("per request" if load == "plain" else "per event"))
-            print("\n".join(report(counts, cpu, units, "request" if load == "plain" else "event")))
+            unit = "event" if load == "events" else "request"
+            print(f"\n## {load}: per {unit}")
+            print("\n".join(report(counts, cpu, units, unit)))
     return 0
 
 
