@@ -318,9 +318,9 @@ class MessagesStream:
                 await self._on_end(self._outcome(client_gone))
 
     def _outcome(self, client_gone: bool) -> StreamOutcome:
-        usage, partial = self._usage, False
+        usage, estimated = self._usage, False
         if usage is None and self._input is not None:  # cut short: one token per delta
-            usage, partial = Usage(self._input, self._content_events), True
+            usage, estimated = Usage(self._input, self._content_events), True
         return StreamOutcome(
             usage=usage,
             content_events=self._content_events,
@@ -328,7 +328,7 @@ class MessagesStream:
             duration_s=time.perf_counter() - self._started,
             client_gone=client_gone,
             failed=self._failed or (not self._completed and not client_gone),
-            partial=partial,
+            estimated=estimated,
         )
 
 

@@ -59,6 +59,9 @@ class StreamOutcome:
     client_gone: bool
     failed: bool
     partial: bool = False
+    # ``usage`` is partly the gateway's count (a relay that meters a cut-short stream from
+    # its events): recorded as an estimate, not as the engine's.
+    estimated: bool = False
 
 
 class MeteredStream:

@@ -188,4 +188,5 @@ class Recorder:
             outcome.usage,
             seen_completion_events=outcome.content_events,
             ttft_s=outcome.ttft_s,
+            source="estimate" if outcome.estimated else "engine",
         )

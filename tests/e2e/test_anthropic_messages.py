@@ -188,7 +188,8 @@ def test_a_stream_the_client_leaves_is_metered_from_the_engines_counts(
 ) -> None:
     """``abort`` (the default): the gateway closes the engine's stream, vLLM stops; the
     ledger holds the engine's input count (``message_start``) and one output token per delta
-    relayed (vLLM's Anthropic stream reports its output count only at the end)."""
+    relayed (vLLM's Anthropic stream reports its output count only at the end), marked as
+    an estimate."""
     known = len(ledger(SYSTEM_REDIS, PLAIN))
     body = {**REQUEST, "max_tokens": 200, "stream": True}
     body.pop("extra_body")
@@ -211,3 +212,4 @@ def test_a_stream_the_client_leaves_is_metered_from_the_engines_counts(
     assert record.status == "aborted"
     assert record.prompt_tokens == started["message"]["usage"]["input_tokens"]
     assert 5 <= record.completion_tokens < 200
+    assert record.usage_source == "estimate"  # the output count is not the engine's

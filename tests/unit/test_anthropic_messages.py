@@ -376,6 +376,7 @@ def test_a_stream_that_ends_early_ends_with_an_anthropic_error_event(
     (record,) = _ledger(client, "open")
     assert record.status == "failed"
     assert record.prompt_tokens == 11  # the engine's count, from message_start
+    assert record.usage_source == "estimate"  # the output: one token per delta relayed
 
 
 def test_under_the_policy_an_image_is_refused_unless_let_through(client: TestClient) -> None:
