@@ -243,21 +243,24 @@ class MeteredStream:
             if self._iterator is not None:
                 await self._iterator.aclose()
         finally:
-            await self._upstream.aclose()
-            usage, partial = self._usage, False
-            if usage is None and self._continuous:
-                usage, partial = self._continuous.total(), True
-            await self._on_end(
-                StreamOutcome(
-                    usage=usage,
-                    content_events=self._content_events,
-                    ttft_s=None if self._first is None else self._first - self._started,
-                    duration_s=time.perf_counter() - self._started,
-                    client_gone=client_gone,
-                    failed=self._failed or (not self._completed and not client_gone),
-                    partial=partial and usage is not None,
-                )
-            )
+            try:
+                await self._upstream.aclose()
+            finally:  # metered even if closing the engine's connection failed
+                await self._on_end(self._outcome(client_gone))
+
+    def _outcome(self, client_gone: bool) -> StreamOutcome:
+        usage, partial = self._usage, False
+        if usage is None and self._continuous:
+            usage, partial = self._continuous.total(), True
+        return StreamOutcome(
+            usage=usage,
+            content_events=self._content_events,
+            ttft_s=None if self._first is None else self._first - self._started,
+            duration_s=time.perf_counter() - self._started,
+            client_gone=client_gone,
+            failed=self._failed or (not self._completed and not client_gone),
+            partial=partial and usage is not None,
+        )
 
 
 def _with(event: bytes, member: bytes) -> bytes:
