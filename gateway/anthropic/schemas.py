@@ -3,7 +3,8 @@
 As for OpenAI's requests (``gateway/openai/schemas.py``), every other field is kept
 (``extra="allow"``): vLLM's own (``chat_template_kwargs``, ``cache_salt``, ...) reach the
 engine unchanged, and under a policy ``gateway/privacy/fields.py`` decides field by field.
-``max_tokens`` is required, as Anthropic's API and vLLM require it.
+``max_tokens`` is required, as Anthropic's API and vLLM require it. ``count_tokens`` takes the
+same conversation without the sampling fields (``CountTokensRequest``).
 """
 
 from __future__ import annotations
@@ -35,5 +36,15 @@ class MessagesRequest(OpenAIRequest):
     top_k: Int64 | None = Field(None, ge=0)
     stop_sequences: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+
+
+class CountTokensRequest(OpenAIRequest):
+    """Anthropic's ``messages.count_tokens`` (vLLM 0.32's ``AnthropicCountTokensRequest``):
+    the conversation a message would send, counted by the engine's tokenizer."""
+
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None

@@ -8,14 +8,15 @@ metered as requests of zero tokens (``counts_tokens``): the request and concurre
 apply, the token limits are charged nothing. ``/v1/responses`` is OpenAI's Responses API,
 stateless (``gateway/openai/responses.py``), its stream of typed events shaped by
 ``gateway/privacy/responses_stream.py``. ``/v1/messages`` is Anthropic's Messages API
-(``api="anthropic"``: ``gateway/anthropic/``).
+(``api="anthropic"``: ``gateway/anthropic/``), its ``/v1/messages/count_tokens`` a
+tokenizer route like ``/tokenize``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.anthropic.schemas import MessagesRequest
+from gateway.anthropic.schemas import CountTokensRequest, MessagesRequest
 from gateway.errors import Api
 from gateway.openai.responses import ResponsesRequest
 from gateway.openai.schemas import (
@@ -94,4 +95,25 @@ MESSAGES = Endpoint(
     stream_options=False,
     api="anthropic",
 )
-ENDPOINTS = (CHAT, COMPLETIONS, EMBEDDINGS, TOKENIZE, DETOKENIZE, RESPONSES, MESSAGES)
+# Its token counter: the engine runs its tokenizer only (a request of zero tokens, as
+# /tokenize), on the conversation as /v1/messages would send it.
+COUNT_TOKENS = Endpoint(
+    "/v1/messages/count_tokens",
+    "messages.count_tokens",
+    CountTokensRequest,
+    generates=False,
+    summary="Count a message's input tokens (Anthropic Messages API)",
+    counts_tokens=False,
+    stream_options=False,
+    api="anthropic",
+)
+ENDPOINTS = (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    TOKENIZE,
+    DETOKENIZE,
+    RESPONSES,
+    MESSAGES,
+    COUNT_TOKENS,
+)

@@ -435,8 +435,17 @@ _MESSAGES = {
     "return_mm_kwargs": _scalar(),
     "service_tier": _scalar(("auto", "standard_only")),
 }  # fmt: skip
+# Anthropic's token counter: the conversation, tools and settings a message would send.
+_COUNT_TOKENS = {
+    name: _MESSAGES[name]
+    for name in (
+        "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+        "chat_template_kwargs",
+    )
+}  # fmt: skip
 FIELDS: dict[str, dict[str, Handler]] = {
     "/v1/messages": _MESSAGES,
+    "/v1/messages/count_tokens": _COUNT_TOKENS,
     "/v1/chat/completions": {**_COMMON, "messages": _messages},
     "/v1/completions": {**_COMMON, "prompt": _prompt, "prompt_embeds": _unanalysable},
     "/v1/embeddings": {**_COMMON, "input": _prompt, "messages": _messages},

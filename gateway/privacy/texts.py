@@ -27,7 +27,7 @@ def write(slots: list[Slot], texts: list[str]) -> None:
 def request_slots(payload: dict[str, Any], path: str) -> list[Slot]:
     if path == "/v1/responses":
         return list(responses.request_slots(payload))
-    if path == "/v1/messages":
+    if path in ("/v1/messages", "/v1/messages/count_tokens"):
         return list(messages.request_slots(payload))
     if path == "/v1/chat/completions" or (path == "/tokenize" and "messages" in payload):
         return list(_chat_request(payload))

@@ -6,10 +6,13 @@ read: vLLM's ``{"error": {...}}``, its older flat ``{"object": "error", ...}``, 
 ``{"detail": ...}`` (an engine's own 404 for a path or model it does not serve, and its 422s).
 Only what the gateway itself decides is its own: an engine's 5xx is our 502 (code
 ``upstream_error``), and a body that is no error object gets our message and that code.
+One part of a message is dropped: the list of every model an engine serves that vLLM appends
+to its 404 (``Valid aliases: ...``), the deployment's models and not the tenant's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -17,6 +20,8 @@ import orjson
 from gateway.errors import UpstreamStatusError
 
 OURS = "upstream_error"
+# vLLM 0.32 (``serve/engine/serving.py``): "The model `x` does not exist. Valid aliases: a, b."
+_SERVED_MODELS = re.compile(r"\s*Valid aliases:.*\Z", re.DOTALL)
 
 
 def from_engine_response(status: int, body: bytes) -> UpstreamStatusError:
@@ -42,7 +47,7 @@ def from_engine_response(status: int, body: bytes) -> UpstreamStatusError:
         # Our own status is 502 whatever the engine said; keep its message, not its type.
         error_type, code = "api_error", OURS
         message = message or f"The engine failed with HTTP {status}."
-    message = message or f"The engine answered with HTTP {status}."
+    message = _SERVED_MODELS.sub("", message or "") or f"The engine answered with HTTP {status}."
     return UpstreamStatusError(status, message, error_type=error_type, param=param, code=code)
 
 

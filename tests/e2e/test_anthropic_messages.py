@@ -168,6 +168,30 @@ def test_under_gdpr_default_the_engine_never_sees_the_address(
     assert message.usage.input_tokens > 0
 
 
+def _count(client: anthropic.Anthropic, content: str) -> int:
+    counted = client.messages.count_tokens(
+        model=MODEL, system=REQUEST["system"], messages=[{"role": "user", "content": content}]
+    )
+    return counted.input_tokens
+
+
+def test_count_tokens_is_the_engines_count_of_what_it_would_get(
+    engine: EngineUnderTest, messages_gateway: GatewayProcess
+) -> None:
+    plain = "Nenne drei Farben."
+    expected = _count(direct(engine), plain)
+    assert expected == direct(engine).messages.create(**REQUEST).usage.input_tokens
+    assert _count(through(messages_gateway, PLAIN), plain) == expected
+    assert _count(through(messages_gateway, GDPR), plain) == expected  # nothing to act on
+    # Under gdpr-default the engine counts the pseudonymised text, as /v1/messages sends it.
+    personal = f"Schreibe an {EMAIL}."
+    counted = _count(through(messages_gateway, GDPR), personal)
+    request = {**REQUEST, "messages": [{"role": "user", "content": personal}]}
+    sent = through(messages_gateway, GDPR).messages.create(**request)
+    assert counted == sent.usage.input_tokens
+    assert counted != _count(direct(engine), personal)  # the placeholder is not the address
+
+
 def test_the_sdk_raises_the_same_exceptions_as_directly(
     engine: EngineUnderTest, messages_gateway: GatewayProcess
 ) -> None:

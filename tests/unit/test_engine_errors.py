@@ -104,3 +104,13 @@ def test_an_error_code_keeps_json_scalars_only() -> None:
     error = from_engine_response(400, orjson.dumps(body))
     assert error.body()["error"]["code"] is None  # not a scalar: not an error code
     assert error.body()["error"]["param"] == "7"
+
+
+def test_an_engines_list_of_served_models_is_not_passed_on() -> None:
+    """vLLM 0.32's 404 for a model it does not serve lists every name it serves: the
+    deployment's, not the tenant's (whose allowed models may be fewer). The rest is kept."""
+    message = "The model `smollm2-lora` does not exist. Valid aliases: smollm2, secret-model."
+    body = {"error": {**VLLM_404["error"], "message": message}}
+    error = from_engine_response(404, orjson.dumps(body))
+    assert error.message == "The model `smollm2-lora` does not exist."
+    assert (error.status, error.param) == (404, "model")

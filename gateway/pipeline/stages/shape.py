@@ -145,9 +145,12 @@ class Shape:
         async def meter() -> None:
             usage = None
             if ok:  # a tokenizer's answer used no tokens of the model
-                usage = usage_of_body(answer.body) if counts_tokens else Usage(0, 0)
-                if ctx.endpoint.api == "anthropic":
+                if not counts_tokens:
+                    usage = Usage(0, 0)
+                elif ctx.endpoint.api == "anthropic":
                     usage = usage_of_message(answer.body)
+                else:
+                    usage = usage_of_body(answer.body)
             await recorder.record(answer.engine, "ok" if ok else "failed", answer.status, usage)
 
         ctx.settlement.on_exit(meter)  # the engine answered: its usage is metered however we end
