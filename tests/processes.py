@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import openai
 import redis
 import yaml
 
+from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
 from tests.servers import free_port, wait_healthy
 
@@ -83,6 +85,40 @@ def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def policy_pair(prefix: str) -> dict[str, str]:
+    """Two tenants' keys, ``{tenant: key}``, fresh per run: ``{prefix}-plain`` (no policy) and
+    ``{prefix}-gdpr`` (gdpr-default), for ``policy_pair_gateway``."""
+    suffix = uuid.uuid4().hex[:8]
+    return {f"{prefix}-{kind}-{suffix}": f"sk-{prefix}-{kind}-{uuid.uuid4().hex}"
+            for kind in ("plain", "gdpr")}  # fmt: skip
+
+
+@contextmanager
+def policy_pair_gateway(
+    engine_url: str, model: str, keys: dict[str, str], folder: Path, name: str
+) -> Iterator[GatewayProcess]:
+    """A gateway process in front of one engine (a DE pool) with the two tenants of
+    ``policy_pair``: the first with no policy, the second with gdpr-default; Redis as store,
+    audit and spool under ``folder``."""
+    plain, gdpr = keys
+
+    def tenant(tid: str, **spec: str) -> dict[str, Any]:
+        return {"id": tid, "api_keys": [{"id": f"{tid}-1", "hash": hash_key(keys[tid])}], **spec}
+
+    config = {
+        "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
+        "security": {"pseudonym_key": VAULT_KEY},
+        "privacy": {"default_policy": None},
+        "telemetry": {"audit_dir": str(folder / "audit")},
+        "metering": {"spool_dir": str(folder / "spool")},
+        "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",
+                   "engines": [engine_url], "models": [model]}],
+        "tenants": [tenant(plain), tenant(gdpr, policy="gdpr-default")],
+    }  # fmt: skip
+    with gateway_process(config, folder, name) as process:
+        yield process
 
 
 class RedisServer:

@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
-from tests.processes import SYSTEM_REDIS, VAULT_KEY, GatewayProcess, gateway_process, ledger
+from tests.processes import SYSTEM_REDIS, GatewayProcess, ledger, policy_pair, policy_pair_gateway
 from tests.servers import EngineUnderTest
 
 pytestmark = pytest.mark.engine
 
 MODEL = "smollm2"
-PLAIN = f"msg-plain-{uuid.uuid4().hex[:8]}"
-GDPR = f"msg-gdpr-{uuid.uuid4().hex[:8]}"
-KEYS = {PLAIN: f"sk-msg-plain-{uuid.uuid4().hex}", GDPR: f"sk-msg-gdpr-{uuid.uuid4().hex}"}
+KEYS = policy_pair("msg")
+PLAIN, GDPR = KEYS
 EMAIL = "max.mustermann@example.de"
 REQUEST: dict[str, Any] = {
     "model": MODEL,
@@ -45,23 +41,9 @@ REQUEST: dict[str, Any] = {
 def messages_gateway(
     engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    folder: Path = tmp_path_factory.mktemp("messages")
-    config = {
-        "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
-        "security": {"pseudonym_key": VAULT_KEY},
-        "privacy": {"default_policy": None},
-        "telemetry": {"audit_dir": str(folder / "audit")},
-        "metering": {"spool_dir": str(folder / "spool")},
-        "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",
-                   "engines": [engine.base_url], "models": [MODEL]}],
-        "tenants": [
-            {"id": PLAIN, "api_keys": [{"id": f"{PLAIN}-1", "hash": hash_key(KEYS[PLAIN])}]},
-            {"id": GDPR, "policy": "gdpr-default",
-             "api_keys": [{"id": f"{GDPR}-1", "hash": hash_key(KEYS[GDPR])}]},
-        ],
-    }  # fmt: skip
-    with gateway_process(config, folder, "messages") as gateway:
-        yield gateway
+    folder = tmp_path_factory.mktemp("messages")
+    with policy_pair_gateway(engine.base_url, MODEL, KEYS, folder, "messages") as process:
+        yield process
 
 
 def direct(engine: EngineUnderTest) -> anthropic.Anthropic:

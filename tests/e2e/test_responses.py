@@ -11,25 +11,21 @@ only the shape and the consistency of what the client gets are compared there.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
-from tests.processes import SYSTEM_REDIS, VAULT_KEY, GatewayProcess, gateway_process, ledger
+from tests.processes import SYSTEM_REDIS, GatewayProcess, ledger, policy_pair, policy_pair_gateway
 from tests.servers import EngineUnderTest
 
 pytestmark = pytest.mark.engine
 
 MODEL = "smollm2"
-PLAIN = f"resp-plain-{uuid.uuid4().hex[:8]}"
-GDPR = f"resp-gdpr-{uuid.uuid4().hex[:8]}"
-KEYS = {PLAIN: f"sk-{PLAIN}-{uuid.uuid4().hex}", GDPR: f"sk-{GDPR}-{uuid.uuid4().hex}"}
+KEYS = policy_pair("resp")
+PLAIN, GDPR = KEYS
 REQUEST: dict[str, Any] = {
     "model": MODEL,
     "input": "Name three colours.",
@@ -43,21 +39,8 @@ REQUEST: dict[str, Any] = {
 def gateway(
     engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    folder: Path = tmp_path_factory.mktemp("responses")
-    config = {
-        "store": {"redis_url": SYSTEM_REDIS, "jurisdiction": "DE", "operator": "test"},
-        "security": {"pseudonym_key": VAULT_KEY},
-        "privacy": {"default_policy": None},
-        "metering": {"spool_dir": str(folder / "spool")},
-        "pools": [{"name": "local-de", "jurisdiction": "DE", "site": "de-local-1",
-                   "engines": [engine.base_url], "models": [MODEL]}],
-        "tenants": [
-            {"id": PLAIN, "api_keys": [{"id": f"{PLAIN}-1", "hash": hash_key(KEYS[PLAIN])}]},
-            {"id": GDPR, "policy": "gdpr-default",
-             "api_keys": [{"id": f"{GDPR}-1", "hash": hash_key(KEYS[GDPR])}]},
-        ],
-    }  # fmt: skip
-    with gateway_process(config, folder, "responses") as process:
+    folder = tmp_path_factory.mktemp("responses")
+    with policy_pair_gateway(engine.base_url, MODEL, KEYS, folder, "responses") as process:
         yield process
 
 

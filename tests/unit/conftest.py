@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.auth import hash_key
+from gateway.core.usage import UsageRecord
+from gateway.resources import Resources
 from gateway.settings import Settings
 
 DE_KEY = "sk-test-de-tenant-key-0001"
@@ -83,6 +87,20 @@ class FakeEngines:
     @property
     def hosts(self) -> list[str]:
         return [r.url.host for r in self.requests]
+
+    def last_body(self) -> dict[str, Any]:
+        """The JSON body of the last request an engine received."""
+        body: dict[str, Any] = json.loads(self.requests[-1].content)
+        return body
+
+
+def ledger(test_client: TestClient, tenant: str = "acme-de") -> list[UsageRecord]:
+    """A tenant's usage records so far, written out first (``observability.flush``)."""
+    resources: Resources = test_client.app_state["resources"]
+    portal = test_client.portal
+    assert portal is not None
+    portal.call(resources.observability.flush)
+    return portal.call(resources.quota_store.usage, tenant, 0.0, time.time() + 60)
 
 
 IDLE_METRICS = (

@@ -8,7 +8,6 @@ the engine got and what the client got back); the real analyzer.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,10 +19,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.auth import hash_key
-from gateway.core.usage import UsageRecord
-from gateway.resources import Resources
 from gateway.settings import Settings
-from tests.unit.conftest import DE_KEY, FakeEngines
+from tests.unit.conftest import DE_KEY, FakeEngines, ledger
 from tests.unit.conftest import make_settings as base_settings
 
 OPEN = "sk-messages-open-0001"
@@ -196,19 +193,6 @@ def sdk(client: TestClient, key: str = DE_KEY) -> anthropic.Anthropic:
     )
 
 
-def _sent(engines: FakeEngines) -> dict[str, Any]:
-    sent: dict[str, Any] = json.loads(engines.requests[-1].content)
-    return sent
-
-
-def _ledger(client: TestClient, tenant: str) -> list[UsageRecord]:
-    portal = client.portal
-    assert portal is not None
-    resources: Resources = client.app_state["resources"]
-    portal.call(resources.observability.flush)
-    return portal.call(resources.quota_store.usage, tenant, 0.0, time.time() + 60)
-
-
 def ask(text: str, **more: Any) -> dict[str, Any]:
     messages = [{"role": "user", "content": text}]
     return {"model": "smollm2", "max_tokens": 64, "messages": messages, **more}
@@ -221,9 +205,9 @@ def test_without_a_policy_the_answer_and_the_request_are_the_engines(
     assert message.content[0].type == "text"
     assert message.content[0].text == f"Schreibe an {EMAIL}"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (11, 7)
-    assert _sent(engines) == ask(f"Schreibe an {EMAIL}")
+    assert engines.last_body() == ask(f"Schreibe an {EMAIL}")
     assert engines.requests[-1].url.path == "/v1/messages"
-    (record,) = _ledger(client, "open")
+    (record,) = ledger(client, "open")
     assert (record.prompt_tokens, record.completion_tokens) == (11, 7)
     assert record.endpoint == "messages"
 
@@ -341,7 +325,7 @@ def test_streamed_the_text_is_restored_and_masked_event_by_event(
     assert CARD not in answer
     assert "<CREDIT_CARD>" in answer
     assert (final.usage.input_tokens, final.usage.output_tokens) == (11, 7)
-    (record,) = _ledger(client, "acme-de")
+    (record,) = ledger(client, "acme-de")
     assert (record.prompt_tokens, record.completion_tokens) == (11, 7)
 
 
@@ -354,7 +338,7 @@ def test_streamed_without_a_policy_the_events_are_the_engines(
         body = b"".join(answer.iter_bytes())
     assert answer.status_code == 200
     assert body == b"".join(_stream("Hallo Welt"))
-    (record,) = _ledger(client, "open")
+    (record,) = ledger(client, "open")
     assert (record.prompt_tokens, record.completion_tokens) == (11, 7)
 
 
@@ -373,7 +357,7 @@ def test_a_stream_that_ends_early_ends_with_an_anthropic_error_event(
 
     with pytest.raises(anthropic.APIStatusError):
         read_all()
-    (record,) = _ledger(client, "open")
+    (record,) = ledger(client, "open")
     assert record.status == "failed"
     assert record.prompt_tokens == 11  # the engine's count, from message_start
     assert record.usage_source == "estimate"  # the output: one token per delta relayed
@@ -470,7 +454,7 @@ def test_under_the_policy_stop_sequences_and_thinking_settings_are_analysed(
     request = ask("Hallo", stop_sequences=[f"Ende {EMAIL}"], output_config={"effort": "low"})
     answer = client.post("/v1/messages", json=request, headers={"x-api-key": DE_KEY})
     assert answer.status_code == 200, answer.text
-    sent = _sent(engines)
+    sent = engines.last_body()
     assert EMAIL not in json.dumps(sent)
     assert sent["output_config"] == {"effort": "low"}
 

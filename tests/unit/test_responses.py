@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,13 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.core.usage import UsageRecord
 from gateway.privacy.conversation import conversation_id
 from gateway.privacy.fields import FIELDS
 from gateway.privacy.json_answers import PLAIN
 from gateway.privacy.responses_stream import ResponsesStream
-from gateway.resources import Resources
-from tests.unit.conftest import DE_KEY, FakeEngines, make_settings
+from tests.unit.conftest import DE_KEY, FakeEngines, ledger, make_settings
 from tests.unit.responses_engine import ResponsesEngine
 
 NAME = "Max Mustermann"
@@ -58,14 +55,6 @@ def sdk(test_client: TestClient) -> openai.OpenAI:
     return openai.OpenAI(
         base_url="http://testserver/v1", api_key=DE_KEY, http_client=test_client, max_retries=0
     )
-
-
-def ledger(test_client: TestClient) -> list[UsageRecord]:
-    resources: Resources = test_client.app_state["resources"]
-    portal = test_client.portal
-    assert portal is not None
-    portal.call(resources.observability.flush)
-    return portal.call(resources.quota_store.usage, "acme-de", 0.0, time.time() + 60)
 
 
 def streamed(client: openai.OpenAI, **request: Any) -> tuple[list[Any], Any]:

@@ -10,7 +10,6 @@ back to the finish chunk, where vLLM puts it when no usage chunk follows (issue 
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,9 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.core.usage import UsageRecord
-from gateway.resources import Resources
-from tests.unit.conftest import CHAT, FakeEngines, auth, make_settings
+from tests.unit.conftest import CHAT, FakeEngines, auth, ledger, make_settings
 from tests.unit.vllm_stream import asked, chat_stream
 
 TEXTS = ["Hallo", " Welt", ",", " wie", " geht", "'s", "?"]
@@ -73,14 +70,6 @@ def stream(client: TestClient, options: Any) -> bytes:
     with client.stream("POST", "/v1/chat/completions", json=body, headers=auth()) as response:
         assert response.status_code == 200
         return b"".join(response.iter_bytes())
-
-
-def ledger(client: TestClient) -> list[UsageRecord]:
-    resources: Resources = client.app_state["resources"]
-    portal = client.portal
-    assert portal is not None
-    portal.call(resources.observability.flush)
-    return portal.call(resources.quota_store.usage, "acme-de", 0.0, time.time() + 60)
 
 
 @pytest.mark.parametrize("mode", ["abort", "finish"])

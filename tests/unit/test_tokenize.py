@@ -1,14 +1,13 @@
-"""``/tokenize`` and ``/detokenize`` through the whole request path (issue 14): vLLM's own
-routes, at its root, proxied to the tenant's engines only; the tenant's policy on every text a
-tokenize request sends (the engine counts what it would get on chat), the answer rules on the
-text a detokenize answer decoded; admitted and metered as requests of zero tokens. A fake
-engine behind ``httpx.MockTransport``; the real analyzer.
+"""The tokenizer routes through the whole request path (issue 14): vLLM's ``/tokenize`` and
+``/detokenize`` at its root, and Anthropic's ``/v1/messages/count_tokens``; proxied to the
+tenant's engines only; the tenant's policy on every text a tokenize or count request sends
+(the engine counts what it would get on chat or messages), the answer rules on the text a
+detokenize answer decoded; admitted and metered as requests of zero tokens. A fake engine
+behind ``httpx.MockTransport``; the real analyzer.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,16 +17,15 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.auth import hash_key
-from gateway.core.usage import UsageRecord
-from gateway.resources import Resources
 from gateway.settings import Settings
-from tests.unit.conftest import DE_KEY, FR_ONLY_KEY, LIMITED_KEY, FakeEngines, auth, chat_ok
+from tests.unit.conftest import DE_KEY, FR_ONLY_KEY, LIMITED_KEY, FakeEngines, auth, chat_ok, ledger
 from tests.unit.conftest import make_settings as base_settings
 
 OPEN, LIMITS = "sk-tokenize-open-01", "sk-tokenize-limits-02"
 EMAIL, IBAN = "max.mustermann@example.de", "DE89 3704 0044 0532 0130 00"
 SECRET = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 TOKENS = {"count": 3, "max_model_len": 2048, "tokens": [9906, 11, 1917], "token_strs": None}
+COUNT_TOKENS = "/v1/messages/count_tokens"
 DECODED = f"Schreiben Sie an {EMAIL} wegen der IBAN {IBAN}."
 
 
@@ -37,6 +35,8 @@ def vllm(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=TOKENS)
     if request.url.path == "/detokenize":
         return httpx.Response(200, json={"prompt": DECODED})
+    if request.url.path == COUNT_TOKENS:
+        return httpx.Response(200, json={"input_tokens": 17})
     return chat_ok(request)
 
 
@@ -75,19 +75,6 @@ def client(engines: FakeEngines) -> Iterator[TestClient]:
         yield test_client
 
 
-def _sent(engines: FakeEngines) -> dict[str, Any]:
-    sent: dict[str, Any] = json.loads(engines.requests[-1].content)
-    return sent
-
-
-def _ledger(client: TestClient, tenant: str) -> list[UsageRecord]:
-    portal = client.portal
-    assert portal is not None
-    resources: Resources = client.app_state["resources"]
-    portal.call(resources.observability.flush)
-    return portal.call(resources.quota_store.usage, tenant, 0.0, time.time() + 60)
-
-
 PROMPT = {"model": "smollm2", "prompt": "Hallo Welt", "return_token_strs": True}
 CHAT = {"model": "smollm2", "messages": [{"role": "user", "content": "Hallo"}]}
 
@@ -105,7 +92,7 @@ def test_tokenize_reaches_the_engines_root_route_unchanged(
         ("de-2.engine", "/tokenize"),
         ("at-1.engine", "/tokenize"),
     }
-    assert _sent(engines) == body
+    assert engines.last_body() == body
     assert answer.headers["x-sovereign-jurisdiction"] in {"DE", "AT"}
 
 
@@ -117,7 +104,7 @@ def test_detokenize_reaches_the_engine_and_answers_as_it_did(
     assert answer.status_code == 200
     assert answer.json() == {"prompt": DECODED}  # no policy: as the engine decoded it
     assert engines.requests[-1].url.path == "/detokenize"
-    assert _sent(engines) == body
+    assert engines.last_body() == body
 
 
 @pytest.mark.parametrize("path", ["/tokenize", "/detokenize"])
@@ -185,12 +172,12 @@ def test_under_the_policy_tokenize_counts_what_the_chat_would_send(
     assert tokenized.json() == TOKENS  # token ids and strings: as the engine answered
     pii = tokenized.headers["x-sovereign-pii-prompt"]
     assert pii == "EMAIL_ADDRESS:pseudonymize=1,IBAN:pseudonymize=1"
-    to_tokenize = _sent(engines)["messages"][0]["content"]
+    to_tokenize = engines.last_body()["messages"][0]["content"]
     assert EMAIL not in to_tokenize
     assert IBAN not in to_tokenize
     chat = {"model": "smollm2", "messages": messages}
     assert client.post("/v1/chat/completions", json=chat, headers=auth()).status_code == 200
-    assert _sent(engines)["messages"][0]["content"] == to_tokenize
+    assert engines.last_body()["messages"][0]["content"] == to_tokenize
 
 
 def test_under_the_policy_a_tokenize_prompt_is_pseudonymised_or_refused(
@@ -198,7 +185,7 @@ def test_under_the_policy_a_tokenize_prompt_is_pseudonymised_or_refused(
 ) -> None:
     prompt = {"model": "smollm2", "prompt": f"Kontakt: {EMAIL}"}
     assert client.post("/tokenize", json=prompt, headers=auth()).status_code == 200
-    assert EMAIL not in _sent(engines)["prompt"]
+    assert EMAIL not in engines.last_body()["prompt"]
     sent = len(engines.requests)
     blocked = client.post(
         "/tokenize", json={"model": "smollm2", "prompt": f"token {SECRET}"}, headers=auth()
@@ -207,7 +194,7 @@ def test_under_the_policy_a_tokenize_prompt_is_pseudonymised_or_refused(
     assert blocked.json()["error"]["code"] == "pii_blocked"
     template = {**CHAT, "chat_template": "{{ messages }} Support: " + EMAIL}
     assert client.post("/tokenize", json=template, headers=auth()).status_code == 200
-    assert EMAIL not in _sent(engines)["chat_template"]
+    assert EMAIL not in engines.last_body()["chat_template"]
     unknown = client.post("/tokenize", json={**CHAT, "extra": EMAIL}, headers=auth())
     assert unknown.status_code == 400
     assert unknown.json()["error"]["code"] == "unknown_field"
@@ -235,7 +222,7 @@ def test_zero_token_requests_count_as_requests_not_tokens(
     assert client.post("/detokenize", json=body, headers=auth(LIMITS)).status_code == 200
     third = client.post("/tokenize", json=PROMPT, headers=auth(LIMITS))
     assert third.status_code == 429  # two requests a minute, whatever they cost
-    records = sorted(_ledger(client, "metered"), key=lambda r: r.started_at)
+    records = sorted(ledger(client, "metered"), key=lambda r: r.started_at)
     assert [(r.endpoint, r.status) for r in records] == [("tokenize", "ok"), ("detokenize", "ok")]
     assert all(r.prompt_tokens == r.completion_tokens == r.estimated_tokens == 0 for r in records)
     assert all(r.jurisdiction in {"DE", "AT"} and r.engine for r in records)
@@ -257,7 +244,7 @@ def test_an_engine_error_is_passed_as_sent_and_recorded_failed(
     answer = client.post("/tokenize", json=body, headers=auth(OPEN))
     assert answer.status_code == 400
     assert answer.json() == error
-    (record,) = _ledger(client, "open")
+    (record,) = ledger(client, "open")
     assert (record.endpoint, record.status, record.http_status) == ("tokenize", "failed", 400)
 
 
@@ -267,3 +254,59 @@ def test_both_routes_are_in_the_openapi_document(client: TestClient) -> None:
         body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         schema = document["components"]["schemas"][body["schema"]["$ref"].split("/")[-1]]
         assert fields <= set(schema["properties"])
+
+
+# Anthropic's messages.count_tokens: a tokenizer route in Anthropic's API (x-api-key, its
+# error shape), the conversation as /v1/messages would send it.
+MESSAGE: dict[str, Any] = {
+    "model": "smollm2",
+    "system": "Du bist ein hilfreicher Assistent.",
+    "messages": [{"role": "user", "content": "Nenne drei Farben."}],
+}
+
+
+def test_count_tokens_reaches_the_engine_unchanged_and_answers_as_it_did(
+    client: TestClient, engines: FakeEngines
+) -> None:
+    answer = client.post(COUNT_TOKENS, json=MESSAGE, headers={"x-api-key": OPEN})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"input_tokens": 17}
+    assert engines.requests[-1].url.path == COUNT_TOKENS
+    assert engines.last_body() == MESSAGE
+    assert answer.headers["x-sovereign-jurisdiction"] in {"DE", "AT"}
+    (record,) = [r for r in ledger(client, "open") if r.endpoint == "messages.count_tokens"]
+    # The engine ran its tokenizer only: a request of zero tokens, not 17 prompt tokens.
+    assert (record.status, record.prompt_tokens, record.completion_tokens) == ("ok", 0, 0)
+
+
+def test_errors_come_in_anthropics_shape_and_nothing_reaches_an_engine(
+    client: TestClient, engines: FakeEngines
+) -> None:
+    unauthenticated = client.post(COUNT_TOKENS, json=MESSAGE)
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["type"] == "error"
+    assert unauthenticated.json()["error"]["type"] == "authentication_error"
+    elsewhere = client.post(COUNT_TOKENS, json=MESSAGE, headers={"x-api-key": FR_ONLY_KEY})
+    assert elsewhere.status_code == 403
+    no_messages = client.post(COUNT_TOKENS, json={"model": "smollm2"}, headers={"x-api-key": OPEN})
+    assert no_messages.status_code == 400
+    assert no_messages.json()["error"]["type"] == "invalid_request_error"
+    assert engines.requests == []
+
+
+def test_under_the_policy_the_engine_counts_what_the_message_would_send(
+    client: TestClient, engines: FakeEngines
+) -> None:
+    messages = [{"role": "user", "content": f"Bitte schreibe an {EMAIL}, IBAN {IBAN}."}]
+    body = {"model": "smollm2", "messages": messages}
+    counted = client.post(COUNT_TOKENS, json=body, headers={"x-api-key": DE_KEY})
+    assert counted.status_code == 200, counted.text
+    assert counted.headers["x-sovereign-pii-prompt"] == (
+        "EMAIL_ADDRESS:pseudonymize=1,IBAN:pseudonymize=1"
+    )
+    to_count = engines.last_body()["messages"][0]["content"]
+    assert EMAIL not in to_count
+    assert IBAN not in to_count
+    whole = {**body, "max_tokens": 8}
+    client.post("/v1/messages", json=whole, headers={"x-api-key": DE_KEY})
+    assert engines.last_body()["messages"][0]["content"] == to_count
