@@ -37,7 +37,7 @@ import orjson
 
 from gateway.core.usage import Usage
 from gateway.errors import GatewayError, UpstreamInvalidResponse, render_sse
-from gateway.metering.stream import StreamOutcome
+from gateway.metering.stream import StreamOutcome, close_then_meter
 from gateway.privacy.event_shape import EventShape
 from gateway.privacy.json_answers import JsonFormat
 from gateway.privacy.stream_guard import AnswerGuard
@@ -308,14 +308,9 @@ class MessagesStream:
         if self._closed:
             return
         self._closed = True
-        try:
-            if self._iterator is not None:
-                await self._iterator.aclose()
-        finally:
-            try:
-                await self._upstream.aclose()
-            finally:
-                await self._on_end(self._outcome(client_gone))
+        await close_then_meter(
+            self._iterator, self._upstream, lambda: self._on_end(self._outcome(client_gone))
+        )
 
     def _outcome(self, client_gone: bool) -> StreamOutcome:
         usage, estimated = self._usage, False

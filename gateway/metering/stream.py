@@ -239,14 +239,9 @@ class MeteredStream:
         if self._closed:
             return
         self._closed = True
-        try:
-            if self._iterator is not None:
-                await self._iterator.aclose()
-        finally:
-            try:
-                await self._upstream.aclose()
-            finally:  # metered even if closing the engine's connection failed
-                await self._on_end(self._outcome(client_gone))
+        await close_then_meter(
+            self._iterator, self._upstream, lambda: self._on_end(self._outcome(client_gone))
+        )
 
     def _outcome(self, client_gone: bool) -> StreamOutcome:
         usage, partial = self._usage, False
@@ -267,3 +262,20 @@ def _with(event: bytes, member: bytes) -> bytes:
     """``event`` (one JSON object) with ``member`` added as its last member."""
     end = event.rfind(b"}")
     return event[:end] + member + event[end:]
+
+
+async def close_then_meter(
+    iterator: AsyncGenerator[bytes, None] | None,
+    upstream: UpstreamStream,
+    meter: Callable[[], Awaitable[None]],
+) -> None:
+    """A relayed stream's end: its event iterator closed, then the engine's connection, then
+    the stream metered, each step even if the one before it failed."""
+    try:
+        if iterator is not None:
+            await iterator.aclose()
+    finally:
+        try:
+            await upstream.aclose()
+        finally:
+            await meter()
