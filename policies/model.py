@@ -110,8 +110,11 @@ class Policy(_Strict):
     # keyed pseudonym of the value's own (<PERSON_402917385160>), the same for this tenant in
     # every request and different for every other value, so vectors keep the distinctions
     # names and identifiers carry; nothing is stored and nothing is restored
-    # (policies/pseudonym/stable.py). Part of the version unless "conversation".
-    embedding_pseudonyms: Literal["conversation", "stable"] = "conversation"
+    # (policies/pseudonym/stable.py). "surrogate": a keyed value of the same kind instead
+    # (a person another person's name, an IBAN another valid IBAN), so that a query naming
+    # a person finds that person's texts (policies/pseudonym/surrogate.py); other types keep
+    # their stable pseudonym. Part of the version unless "conversation".
+    embedding_pseudonyms: Literal["conversation", "stable", "surrogate"] = "conversation"
 
     @field_validator("passthrough_fields")
     @classmethod

@@ -26,6 +26,7 @@ from gateway.topology import Tenant
 from policies.decide import Decision, Finding, counts, decide, mask_token, rewrite
 from policies.model import Action, Direction, Policy
 from policies.pseudonym.stable import stable_pseudonym
+from policies.pseudonym.surrogate import surrogate
 from policies.pseudonym.vault import PseudonymVault, VaultUnavailable
 from policies.spans import Span
 
@@ -117,10 +118,12 @@ class PromptFilter:
         todo = [(i, f) for i, d in enumerate(decisions) for f in d.to_rewrite()]
         pseudo = [(i, f) for i, f in todo if f.action is Action.PSEUDONYMIZE]
         names: dict[tuple[int, Finding], str] = {}
-        if pseudo and path == EMBEDDINGS and policy.embedding_pseudonyms == "stable":
+        keyed = policy.embedding_pseudonyms
+        if pseudo and path == EMBEDDINGS and keyed != "conversation":
+            name_of = surrogate if keyed == "surrogate" else stable_pseudonym
             for i, f in pseudo:
                 value = f.span.text_of(texts[i])
-                names[(i, f)] = stable_pseudonym(self._stable_key, tenant.id, f.span.entity, value)
+                names[(i, f)] = name_of(self._stable_key, tenant.id, f.span.entity, value)
             pseudo = []  # nothing to restore in a vector: the vault is not asked
         if pseudo:
             items = [(f.span.entity, f.span.text_of(texts[i])) for i, f in pseudo]

@@ -7,6 +7,8 @@
     restore.py       restore_text, StreamRestorer (holds back only a placeholder's prefix)
     chunks.py        restoration of OpenAI response bodies and streamed chunks
     stable.py        keyed pseudonyms stable per tenant and value, for embeddings (not restored)
+    surrogate.py     keyed surrogates shaped like their values (names, IBANs), for embeddings
+    surrogate_names.py  the given names and surnames surrogates are made of
 
 The map is per tenant and conversation and stable across turns: numbering per message would
 let two people both become ``<PERSON_1>``.

@@ -1,6 +1,8 @@
 """Embeddings keep the distinctions names and identifiers carry: with the presets, each value
-becomes a stable keyed pseudonym of its own instead of a placeholder numbered per request
-(two invoices differing only in name and IBAN had become one text, hence one vector)."""
+becomes a keyed surrogate of its own (``embedding_pseudonyms: surrogate``: a name for a name,
+an IBAN for an IBAN), or, where a policy asks for ``stable``, a keyed pseudonym, instead of a
+placeholder numbered per request (two invoices differing only in name and IBAN had become
+one text, hence one vector)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from stdnum import iban as iban_number
 
 from gateway.app import create_app
 from policies.model import load_preset, parse_policy
@@ -19,10 +22,15 @@ from tests.unit.conftest import make_settings
 from tests.unit.test_privacy_gateway import EchoEngine, _tenant
 
 GDPR, STRICT, PLAIN = "sk-test-emb-gdpr-1", "sk-test-emb-strict-2", "sk-test-emb-plain-3"
+STABLE_KEY = "sk-test-emb-stable-4"
 INVOICE = "Rechnung 2026-118 an {name}, zahlbar auf IBAN {iban}, Betrag 1.250,00 EUR."
 FIRST = INVOICE.format(name="Max Mustermann", iban="DE89 3704 0044 0532 0130 00")
 SECOND = INVOICE.format(name="Erika Gabler", iban="DE02 1203 0000 0000 2020 51")
 STABLE = re.compile(r"<[A-Z_]+_\d{12}>")
+SENT_INVOICE = re.compile(
+    r"Rechnung 2026-118 an (?P<name>\w+ \w+ \w+-\w+), zahlbar auf IBAN "
+    r"(?P<iban>DE\d\d(?: \d{4}){4} \d\d), Betrag 1.250,00 EUR\."
+)
 
 
 @pytest.fixture
@@ -34,12 +42,19 @@ def engine() -> EchoEngine:
 def client(engine: EchoEngine, tmp_path: Path) -> Iterator[TestClient]:
     plain = tmp_path / "plain.yaml"  # a policy file that says nothing about embeddings
     plain.write_text("id: plain\nentities:\n  PERSON: {prompt: pseudonymize}\n")
+    stable = tmp_path / "stable.yaml"  # one that asks for stable pseudonyms
+    stable.write_text(
+        "id: stable\nembedding_pseudonyms: stable\n"
+        "entities:\n  PERSON: {prompt: pseudonymize}\n  IBAN: {prompt: pseudonymize}\n"
+    )
     tenants = [
         _tenant("gdpr", GDPR, None),  # the default policy: gdpr-default
         _tenant("strict", STRICT, "public-sector-strict"),
         _tenant("plain", PLAIN, "plain"),
+        _tenant("stable", STABLE_KEY, "stable"),
     ]
-    settings = make_settings(tenants=tenants, privacy={"policy_files": [str(plain)]})
+    files = [str(plain), str(stable)]
+    settings = make_settings(tenants=tenants, privacy={"policy_files": files})
     app = create_app(settings, upstream_transport=httpx.MockTransport(engine))
     with TestClient(app) as test_client:
         yield test_client
@@ -51,7 +66,16 @@ def _embed(client: TestClient, key: str, texts: list[str]) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def test_two_invoices_stay_two_texts(client: TestClient, engine: EchoEngine) -> None:
+def _values(sent: str) -> tuple[str, str]:
+    """The payer and the IBAN an invoice reached the engine with."""
+    found = SENT_INVOICE.fullmatch(sent)
+    assert found is not None, sent
+    return found["name"], found["iban"]
+
+
+def test_two_invoices_stay_two_texts_with_a_name_and_an_iban_each(
+    client: TestClient, engine: EchoEngine
+) -> None:
     _embed(client, GDPR, [FIRST])
     _embed(client, GDPR, [SECOND])
     first, second = (body["input"][0] for body in engine.bodies)
@@ -59,10 +83,12 @@ def test_two_invoices_stay_two_texts(client: TestClient, engine: EchoEngine) -> 
     for sent in (first, second):
         for value in ("Mustermann", "Gabler", "3704", "1203"):
             assert value not in sent
-        assert len(STABLE.findall(sent)) == 2, sent
+        iban = _values(sent)[1]  # after a name of four parts (surrogate.py): a valid IBAN
+        assert iban_number.is_valid(iban)
+    assert _values(first)[0] != _values(second)[0]
 
 
-def test_the_same_value_gets_the_same_pseudonym_in_every_request(
+def test_the_same_value_gets_the_same_surrogate_in_every_request(
     client: TestClient, engine: EchoEngine
 ) -> None:
     spaced = FIRST.replace("DE89 3704 0044 0532 0130 00", "de89370400440532013000")
@@ -70,15 +96,23 @@ def test_the_same_value_gets_the_same_pseudonym_in_every_request(
     _embed(client, GDPR, [spaced])
     (first, alone), (again,) = (body["input"] for body in engine.bodies)
     assert first == again  # the IBAN written two ways is one value
-    assert STABLE.findall(alone)[0] == STABLE.findall(first)[0]
+    assert alone == f"{_values(first)[0]} zahlt."
 
 
-def test_another_tenant_gets_other_pseudonyms(client: TestClient, engine: EchoEngine) -> None:
+def test_another_tenant_gets_other_surrogates(client: TestClient, engine: EchoEngine) -> None:
     _embed(client, GDPR, [FIRST])
-    _embed(client, STRICT, [FIRST])  # public-sector-strict: stable as well
-    mine, theirs = (set(STABLE.findall(body["input"][0])) for body in engine.bodies)
-    assert len(mine) == len(theirs) == 2
-    assert not mine & theirs
+    _embed(client, STRICT, [FIRST])  # public-sector-strict: surrogates as well
+    mine, theirs = (_values(body["input"][0]) for body in engine.bodies)
+    assert not set(mine) & set(theirs)
+
+
+def test_a_policy_may_ask_for_stable_pseudonyms(client: TestClient, engine: EchoEngine) -> None:
+    _embed(client, STABLE_KEY, [FIRST])
+    _embed(client, STABLE_KEY, [SECOND])
+    first, second = (body["input"][0] for body in engine.bodies)
+    assert first != second
+    for sent in (first, second):
+        assert len(STABLE.findall(sent)) == 2, sent
 
 
 def test_a_policy_that_does_not_ask_keeps_numbered_placeholders(
@@ -105,4 +139,4 @@ def test_the_choice_is_part_of_the_version_only_when_made() -> None:
     assert parse_policy(plain).version == parse_policy(said).version
     assert parse_policy(plain).version != parse_policy(stable).version
     for preset in ("gdpr-default", "contact-centre", "public-sector-strict"):
-        assert load_preset(preset).embedding_pseudonyms == "stable"
+        assert load_preset(preset).embedding_pseudonyms == "surrogate"

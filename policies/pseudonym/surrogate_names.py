@@ -1,0 +1,55 @@
+"""Names for ``surrogate.py``: common German given names and surnames, written here (no list
+is downloaded). 128 given names and 256 surnames; a surrogate person has two given names and
+a double surname, 128 · 127 · 256 · 255 = 1,061,191,680 combinations."""
+
+from __future__ import annotations
+
+GIVEN = (
+    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ida", "Jonas",
+    "Karla", "Leon", "Mia", "Noah", "Olivia", "Paul", "Quirin", "Rosa", "Samuel", "Theresa",
+    "Ulrich", "Vera", "Wilhelm", "Xaver", "Yvonne", "Zoe", "Alexander", "Birgit", "Christian",
+    "Doris", "Elias", "Frieda", "Gerhard", "Helga", "Ingo", "Julia", "Klaus", "Lena", "Moritz",
+    "Nina", "Oskar", "Petra", "Rainer", "Sabine", "Thomas", "Ute", "Valentin", "Waltraud",
+    "Andreas", "Bettina", "Carsten", "Dagmar", "Erik", "Franziska", "Georg", "Heike",
+    "Jan", "Katrin", "Lukas", "Marie", "Niklas", "Ortrun", "Philipp", "Regina", "Stefan",
+    "Tanja", "Uwe", "Verena", "Wolfgang", "Anja", "Bernd", "Charlotte", "Dieter", "Elke",
+    "Florian", "Gisela", "Hans", "Irene", "Jakob", "Karin", "Lars", "Monika", "Nils",
+    "Ottilie", "Peter", "Renate", "Simon", "Tobias", "Ursula", "Volker", "Wiebke", "Axel",
+    "Brigitte", "Cornelia", "Dirk", "Eva", "Frank", "Gabriele", "Helmut", "Isabel", "Jens",
+    "Kerstin", "Lothar", "Martina", "Norbert", "Pia", "Ralf", "Susanne", "Torsten", "Ulla",
+    "Werner", "Angelika", "Bastian", "Carina", "Daniel", "Emilia", "Fabian", "Gudrun",
+    "Henrik", "Ilse", "Johanna", "Kai", "Luise", "Matthias", "Nadine", "Rolf", "Sophie",
+    "Till",
+)  # fmt: skip
+SURNAMES = (
+    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
+    "Schulz", "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder",
+    "Neumann", "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange",
+    "Schmitt", "Werner", "Schmitz", "Krause", "Meier", "Lehmann", "Schmid", "Schulze",
+    "Maier", "Köhler", "Herrmann", "König", "Walter", "Mayer", "Huber", "Kaiser", "Fuchs",
+    "Peters", "Lang", "Scholz", "Möller", "Weiß", "Jung", "Hahn", "Schubert", "Vogel",
+    "Friedrich", "Keller", "Günther", "Frank", "Berger", "Winkler", "Roth", "Beck", "Lorenz",
+    "Baumann", "Franke", "Albrecht", "Schuster", "Simon", "Ludwig", "Böhm", "Winter",
+    "Kraus", "Martin", "Schumacher", "Krämer", "Vogt", "Stein", "Jäger", "Otto", "Sommer",
+    "Groß", "Seidel", "Heinrich", "Brandt", "Haas", "Schreiber", "Graf", "Schulte",
+    "Dietrich", "Ziegler", "Kuhn", "Kühn", "Pohl", "Engel", "Horn", "Busch", "Bergmann",
+    "Thomas", "Voigt", "Sauer", "Arnold", "Wolff", "Pfeiffer", "Ernst", "Lindner", "Hübner",
+    "Kramer", "Franz", "Jansen", "Kaufmann", "Förster", "Dietz", "Hein", "Schenk", "Barth",
+    "Lenz", "Brinkmann", "Böttcher", "Riedel", "Wendt", "Kolb", "Hauser", "Gerlach", "Ebert",
+    "Brand", "Pieper", "Reuter", "Seifert", "Stahl", "Menzel", "Nagel", "Behrens", "Kuhlmann",
+    "Rieger", "Götz", "Ritter", "Sander", "Moser", "Hesse", "Ackermann", "Beyer", "Feldmann",
+    "Kurz", "Petersen", "Wiegand", "Schütz", "Thiel", "Lutz", "Weiss", "Kunz", "Geiger",
+    "Fiedler", "Kirchner", "Hansen", "Marx", "Heller", "Schilling", "Ullrich", "Berndt",
+    "Brenner", "Adam", "Kessler", "Fritz", "Schwab", "Urban", "Hess", "Witt",
+    "Bischoff", "Kretschmer", "Kühne", "Thiele", "Raabe", "Vetter", "Gebhardt", "Hertel",
+    "Wenzel", "Lindemann", "Pfeifer", "Forster", "Schwarzer", "Ahrens", "Busse", "Mertens",
+    "Frey", "Kempf", "Reinhardt", "Bremer", "Dörr", "Heinz", "Krug", "Michel", "Noack",
+    "Ott", "Rau", "Rothe", "Stark", "Wilke", "Bock", "Blum", "Decker", "Eckert", "Fink",
+    "Gärtner", "Hagen", "Janssen", "Knapp", "Lorenzen", "Mohr", "Nowak", "Oswald", "Preuß",
+    "Quast", "Rupp", "Seiler", "Thoma", "Unger", "Vollmer", "Wirth", "Zander", "Auer",
+    "Bader", "Conrad", "Dittrich", "Eder", "Falk", "Goebel", "Hinz", "Imhof", "Jahn",
+    "Lehner", "Maurer", "Naumann", "Oppermann", "Pauli", "Reichert", "Scherer",
+    "Timm", "Uhl", "Vogler", "Weigel", "Zeller", "Abel", "Brückner", "Christ", "Dreyer",
+    "Esser", "Frenzel", "Grimm", "Haag", "Ilg", "Jost", "Kolbe", "Loos", "Mai", "Nolte",
+    "Pape", "Rausch", "Sievers", "Trautmann",
+)  # fmt: skip
