@@ -29,7 +29,10 @@ def test_a_person_becomes_a_person_with_two_given_names_and_a_double_surname() -
 
 def test_the_same_value_the_same_surrogate_other_values_others() -> None:
     assert surrogate(KEY, "acme", entities.PERSON, "Max Mustermann") == surrogate(
-        KEY, "acme", entities.PERSON, "Max  Mustermann"  # one identity: spaces normalised
+        KEY,
+        "acme",
+        entities.PERSON,
+        "Max  Mustermann",  # one identity: spaces normalised
     )
     assert surrogate(KEY, "acme", entities.PERSON, "Max Mustermann") != surrogate(
         KEY, "acme", entities.PERSON, "Erika Gabler"
