@@ -30,6 +30,8 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     anthropic/     Anthropic's Messages API (``/v1/messages``): its request, its stream events
     pipeline/      the request path: authenticate, read, residency, policy, admit, send,
                    shape, record (``pipeline/path.py``)
+    batches/       ``/v1/files`` and ``/v1/batches``: each line through the request path,
+                   files and results in a declared in-jurisdiction store
     settle.py      the net that settles every admitted request however it ends
     edge.py        request ids and the body size limit (pure ASGI)
     http_errors.py the one place errors become OpenAI JSON (Anthropic's on /v1/messages);

@@ -213,12 +213,18 @@ def _erase(args: argparse.Namespace) -> int:
 
 async def _register_stores(trail: AuditTrail, settings: Settings, stack: AsyncExitStack) -> None:
     """With ``--config``, erasure reaches what the gateway keeps outside the audit trail: the
-    content log, and with Redis the shared ledger, this host's disk spool and the pseudonym
-    vault. An embedded gateway's ledger and vault live in its process: the admin API
-    (``POST /admin/v1/subjects/erase``) reaches those."""
+    content log, the batch store (gateway/batches), and with Redis the shared ledger, this
+    host's disk spool and the pseudonym vault. An embedded gateway's ledger and vault live in
+    its process: the admin API (``POST /admin/v1/subjects/erase``) reaches those."""
     content_log = FileContentLog(content_log_path(settings))
     stack.push_async_callback(content_log.close)
     trail.add_eraser("content_log", lambda _raw, ref: content_log.erase(ref))
+    if settings.batches.store is not None:  # files and batches about the subject
+        from gateway.batches.build import open_store
+
+        batches = await open_store(settings.batches.store)
+        stack.push_async_callback(batches.close)
+        trail.add_eraser("batches", lambda _raw, ref: batches.erase_subject(ref))
     url = settings.store.redis_url
     if url is None:
         print(

@@ -44,7 +44,9 @@ class KeyRing:
         self._pepper = pepper
         self._plain: dict[bytes, Principal] = {}
         self._peppered: dict[bytes, Principal] = {}
+        self._by_key_id: dict[str, Principal] = {}
         for stored_hash, principal in entries:
+            self._by_key_id[principal.key_id] = principal
             scheme, _, hex_digest = stored_hash.partition(":")
             if scheme == "hmac-sha256" and not pepper:
                 raise ValueError(
@@ -55,6 +57,14 @@ class KeyRing:
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._peppered)
+
+    def of_key(self, key_id: str) -> Principal | None:
+        """The principal of a key the gateway already knows by id (a batch's key, to run its
+        lines as): None once the key is revoked or its grace period has ended."""
+        found = self._by_key_id.get(key_id)
+        if found is None or (found.expires_at is not None and time.time() >= found.expires_at):
+            return None
+        return found
 
     def authenticate(self, authorization: str | None) -> Principal:
         key = parse_bearer(authorization).encode()

@@ -23,6 +23,7 @@ on Anthropic's ``/v1/messages``, Anthropic's: ``anthropic_body``).
     │   └── QuotaExceeded             429 insufficient_quota (monthly budget spent)
     ├── QuotaStoreUnavailable         503 api_error / quota_store_unavailable (fail-closed)
     ├── PolicyUnavailable             503 api_error / policy_unavailable (analyzer or vault)
+    ├── BatchStoreUnavailable         503 api_error / batch_store_unavailable (files, batches)
     ├── UpstreamError                 502 api_error / upstream_error (also: a redirect, never
     │   │                             followed, or another status an engine must not answer)
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through as sent; 5xx: 502
@@ -191,6 +192,11 @@ class QuotaStoreUnavailable(GatewayError):
 class PolicyUnavailable(GatewayError):
     status_code = 503
     default_code = "policy_unavailable"
+
+
+class BatchStoreUnavailable(GatewayError):
+    status_code = 503
+    default_code = "batch_store_unavailable"
 
 
 class UpstreamError(GatewayError):

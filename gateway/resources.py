@@ -14,6 +14,7 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 
 from gateway.auth_failures import AuthFailures
+from gateway.batches.build import build_batches
 from gateway.core.tenant import Principal
 from gateway.erasure import register_erasers
 from gateway.errors import AuthenticationFailed
@@ -87,7 +88,6 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         await stores.metering.replay()
         await stores.metering.heartbeat()  # before any admission of this replica
         privacy = await build_privacy(settings, stores.redis)
-        register_erasers(observability.audit, stores.metering, privacy.prompts.vault)
         metrics = settings.telemetry.metrics
         metrics_server = MetricsServer(metrics.host, metrics.port) if metrics else None
         if metrics_server is not None:
@@ -129,6 +129,14 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     forwarder,
                     replica,
                 )
+                batches = await build_batches(
+                    settings, pipeline, directory, auth_failures, observability, replica
+                )
+                register_erasers(
+                    observability.audit, stores.metering, privacy.prompts.vault, batches.store
+                )
+                if batches.runner is not None:  # this worker runs its share of the batches
+                    loops.append(asyncio.create_task(batches.runner.run_forever()))
                 resources = Resources(
                     settings,
                     topology,
@@ -147,11 +155,12 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
                 settle_process()  # start-up is done: out of gc's way, GIL bounded (runtime.py)
                 try:
-                    yield {"resources": resources, "pipeline": pipeline}
+                    yield {"resources": resources, "pipeline": pipeline, "batches": batches.api}
                 finally:
                     for loop in loops:
                         loop.cancel()
                     await asyncio.gather(*loops, return_exceptions=True)
+                    await batches.close()
                     await engines.aclose()
         finally:
             if metrics_server is not None:

@@ -194,6 +194,46 @@ class MetricsEndpointSettings(SinkSettings):
     port: int = Field(9464, ge=1, le=65535)
 
 
+class BatchStoreSettings(SinkSettings):
+    """Where uploaded files, batches and their results are kept: PostgreSQL (set the DSN
+    through the environment) or a directory (a volume in the jurisdiction); exactly one."""
+
+    dsn: SecretStr | None = None
+    path: Path | None = None
+    schema_name: str = Field("sovereign_batches", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> BatchStoreSettings:
+        if (self.dsn is None) == (self.path is None):
+            raise ValueError("set exactly one of dsn (PostgreSQL) and path (a directory)")
+        return self
+
+
+class BatchSettings(_Section):
+    """``/v1/files`` and ``/v1/batches`` (gateway/batches/): off until a store is declared."""
+
+    store: BatchStoreSettings | None = None
+    # An uploaded JSONL file: at most this many bytes (and never more than
+    # server.max_body_bytes, the edge's limit on every request body) and this many lines.
+    max_file_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_lines: int = Field(50_000, ge=1)
+    # Files, batches and results are deleted this many days after they were made (a tenant's
+    # retention_days, if shorter, wins). OpenAI keeps batch files 30 days.
+    retention_days: int = Field(30, ge=1)
+    # Lines of one batch in flight at once, and batches one worker runs at once: at batch
+    # priority, behind every interactive request (routing admission).
+    concurrency: int = Field(4, ge=1, le=256)
+    max_active: int = Field(2, ge=1, le=64)
+    # How often a worker looks for batches to run (and expired data to delete), and how long
+    # its claim on a batch lasts unless renewed (another worker takes over after that).
+    poll_interval: float = Field(2.0, gt=0)
+    lease_seconds: float = Field(30.0, ge=1)
+    # A line refused for the moment (429 limits, 503 engines saturated) is retried after
+    # this many seconds, doubling up to retry_max, until the completion window ends.
+    retry_after: float = Field(1.0, gt=0)
+    retry_max: float = Field(60.0, gt=0)
+
+
 class TelemetrySettings(_Section):
     """Where logs, audit records, traces and metrics go (README: "Logs, audit, telemetry")."""
 
@@ -338,6 +378,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     routing: RoutingSettings = RoutingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    batches: BatchSettings = BatchSettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

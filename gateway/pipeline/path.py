@@ -57,6 +57,13 @@ class Pipeline:
 
     async def handle(self, ctx: RequestContext) -> Response:
         await self._authenticate(ctx)
+        return await self.handle_authenticated(ctx)
+
+    async def handle_authenticated(self, ctx: RequestContext) -> Response:
+        """The path after ``authenticate``, for a caller the gateway already knows
+        (``ctx.principal`` set): a batch's line, run in-process as the key that created the
+        batch (``gateway/batches/line.py``), takes every other stage as a request does."""
+        assert ctx.principal is not None, "the caller is known"
         await self._read(ctx)
         try:
             for stage in self._decide:

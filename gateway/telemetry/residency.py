@@ -37,6 +37,7 @@ def residency_problems(settings: Settings) -> list[str]:
         ("content log sink", telemetry.content),
         ("trace exporter", telemetry.traces),
         ("metrics endpoint", telemetry.metrics),
+        ("batch store (batches.store)", settings.batches.store),
     ):
         if sink is not None:
             check(f"{name} (operator {sink.operator})", sink.jurisdiction, sink.operator)

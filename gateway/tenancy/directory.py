@@ -59,6 +59,10 @@ class Directory:
     def authenticate(self, authorization: str | None) -> Principal:
         return self._ring.authenticate(authorization)
 
+    def principal(self, key_id: str) -> Principal | None:
+        """The key's principal as the directory has it now (None: revoked, or unknown)."""
+        return self._ring.of_key(key_id)
+
     async def refresh(self) -> bool:
         """Reload if the store changed; True if a new ring is in force."""
         if await self._store.version() == self._version:

@@ -57,6 +57,8 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
             "metering": {"spool_dir": str(folder / "spool")},
             "admin": {"token_hash": hash_key(ADMIN_TOKEN)},
             "telemetry": {"audit_dir": str(folder / "audit")},
+            "batches": {"store": {"jurisdiction": "DE", "operator": "test",
+                                  "path": str(folder / "batches")}},
             "pools": [{"name": "de", "jurisdiction": "DE", "site": "de-muc-1", "gpu": "b200",
                        "engines": sim.base_urls, "models": [MODEL]}],
             "tenants": [{"id": TENANT, "limits": LIMITS,
