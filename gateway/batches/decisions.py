@@ -12,6 +12,7 @@ import orjson
 from gateway.batches.jsonl_input import BatchLine
 from gateway.batches.line import LineAnswer
 from gateway.batches.models import LineResult, RequestCounts
+from gateway.core.limits import Scope
 
 Verdict = Literal["output", "error", "retry", "stopped"]
 # Refusals for the moment: the tenant's limits (429), engines saturated or unavailable (503).
@@ -37,6 +38,14 @@ def retry_delay(attempt: int, retry_after: str | None, base: float, cap: float) 
         hinted = None
     wanted = hinted if hinted is not None and hinted > 0 else base * (2 ** min(attempt, 30))
     return min(wanted, cap)
+
+
+def batch_share(scopes: Iterable[Scope]) -> int | None:
+    """Lines a tenant's batches may have in flight at once on a worker: half the smallest
+    concurrency limit of the key's scopes (tenant, key), at least one, so that interactive
+    requests keep the other half; None without a concurrency limit."""
+    limits = [scope.limits.concurrent for scope in scopes if scope.limits.concurrent]
+    return max(1, min(limits) // 2) if limits else None
 
 
 def delete_after(now: float, tenant_days: int | None, default_days: int) -> float:

@@ -7,12 +7,14 @@ its lease has ended. The state is the store's: a batch resumes after a restart w
 that have no result yet. The same loop deletes what retention has ended.
 
 A batch's lines go through ``LineCaller`` (the request path, at batch priority), at most
-``concurrency`` at once. A line refused for the moment (429, 503) is tried again later
-(``decisions.retry_delay``) until the completion window ends; other refusals and errors go
-to the error file. A cancel stops the lines not yet sent and aborts those in flight (the
-engine stops, as for a client that leaves; what they used is metered); when the window ends,
-the lines not done are written to the error file as ``batch_expired`` and the batch is
-``expired``. Either way, what finished is in the output file.
+``concurrency`` at once, and a tenant's batches together at most half its concurrency limit
+on a worker (``decisions.batch_share``): interactive requests keep the other half. A line
+refused for the moment (429, 503) is tried again later (``decisions.retry_delay``) until the
+completion window ends; other refusals and errors go to the error file. A cancel stops the
+lines not yet sent and aborts those in flight (the engine stops, as for a client that
+leaves; what they used is metered); when the window ends, the lines not done are written to
+the error file as ``batch_expired`` and the batch is ``expired``. Either way, what finished
+is in the output file.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ class BatchRunner:
         self._clock = clock
         self._running: dict[str, asyncio.Task[None]] = {}
         self._swept = 0.0
+        # Per tenant and share: lines of its batches in flight on this worker.
+        self._shares: dict[tuple[str, int], asyncio.Semaphore] = {}
+
+    def share(self, principal: Principal) -> contextlib.AbstractAsyncContextManager[object]:
+        """Held while one of the tenant's lines is in flight (nothing without a limit)."""
+        size = decisions.batch_share(principal.scopes)
+        if size is None:
+            return contextlib.nullcontext()
+        key = (principal.tenant.id, size)
+        if key not in self._shares:
+            self._shares[key] = asyncio.Semaphore(size)
+        return self._shares[key]
 
     async def run_forever(self) -> None:
         try:
@@ -203,9 +217,12 @@ class BatchRun:
             principal = self._r._principal_of(batch.key_id)
             if principal is None:  # revoked since: the line is refused as the key would be
                 return decisions.answered(line, _revoked())
-            answer = await self._r._caller.call(
-                principal, endpoint, line.body, batch.subject, self._stop
-            )
+            async with self._r.share(principal):
+                if self._stop.is_set():
+                    return None
+                answer = await self._r._caller.call(
+                    principal, endpoint, line.body, batch.subject, self._stop
+                )
             verdict = decisions.verdict(answer.status)
             if verdict == "stopped":
                 return None

@@ -18,6 +18,7 @@ from gateway.batches.jsonl_input import BatchLine, check_upload, parse_requests
 from gateway.batches.line import LineAnswer
 from gateway.batches.models import LineResult, StoredBatch, StoredFile, new_batch_id, new_file_id
 from gateway.batches.runner import BatchRunner
+from gateway.core.limits import Limits, Scope
 from gateway.core.tenant import Principal, Tenant
 from gateway.errors import InvalidRequest
 from gateway.pipeline.endpoints import Endpoint
@@ -321,3 +322,33 @@ def test_a_batch_runs_as_its_key_only_while_the_key_is_valid() -> None:
     assert ring.of_key("live") == live
     assert ring.of_key("ended") is None
     assert ring.of_key("unknown") is None
+
+
+@pytest.mark.parametrize(("concurrent", "most"), [(4, 2), (3, 1), (1, 1), (0, 8)])
+async def test_a_tenants_batches_leave_half_its_concurrency_to_interactive_requests(
+    store: DirectoryBatchStore, concurrent: int, most: int
+) -> None:
+    """A tenant (or key) with a concurrency limit of n: its batches run at most n // 2 lines
+    at once (at least one) on a worker, however many batches, so that interactive requests
+    keep the rest; without a limit, ``concurrency`` per batch (two batches here)."""
+    limits = Limits(concurrent=concurrent)
+    principal = Principal(PRINCIPAL.tenant, "k1", (Scope("acme", "tenant", limits),))
+    in_flight, seen = 0, 0
+
+    class Slow(FakeCaller):
+        async def call(self, *args: Any, **kwargs: Any) -> LineAnswer:
+            nonlocal in_flight, seen
+            in_flight += 1
+            seen = max(seen, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            return await super().call(*args, **kwargs)
+
+    caller = Slow(lambda custom_id, _attempt: ok(custom_id))
+    settings = SETTINGS.model_copy(update={"concurrency": 4, "max_active": 2})
+    runner = BatchRunner(store, caller, lambda _key: principal, settings, "w1", Clock())
+    await _batch(store, *(f"a{i}" for i in range(8)))
+    await _batch(store, *(f"b{i}" for i in range(8)))
+    await _run(runner)
+    assert len(caller.calls) == 16
+    assert seen == most
