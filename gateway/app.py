@@ -14,6 +14,7 @@ from gateway.batches.routes import router as batches_router
 from gateway.edge import EdgeMiddleware
 from gateway.http_errors import CatchAll
 from gateway.openai.models import router as models_router
+from gateway.openai.stored import router as stored_responses_router
 from gateway.pipeline.routes import GatewayApp, describe, fast_lane, inference_routes
 from gateway.resources import lifespan_for
 from gateway.settings import Settings
@@ -33,6 +34,7 @@ def create_app(
     app.router.routes.extend(inference_routes())  # the request path: gateway/pipeline
     describe(app)
     app.include_router(models_router)
+    app.include_router(stored_responses_router)  # stateless: says so (gateway/openai/stored.py)
     app.include_router(batches_router)  # /v1/files, /v1/batches: gateway/batches
     app.include_router(probes.router)
     app.include_router(admin_router)

@@ -9,4 +9,6 @@
     body.py        strict JSON: what is accepted can be forwarded and accounted for
     models.py      ``GET /v1/models`` and ``/v1/models/{id}``: the models a tenant may reach,
                    with the cards their engines report
+    stored.py      the stored-response routes (retrieve, delete, cancel, input items): a 404
+                   ``response_not_stored`` saying why, since nothing is stored
 """

@@ -21,7 +21,7 @@ from gateway.privacy.conversation import conversation_id
 from gateway.privacy.fields import FIELDS
 from gateway.privacy.json_answers import PLAIN
 from gateway.privacy.responses_stream import ResponsesStream
-from tests.unit.conftest import DE_KEY, FakeEngines, ledger, make_settings
+from tests.unit.conftest import DE_KEY, FakeEngines, auth, ledger, make_settings
 from tests.unit.responses_engine import ResponsesEngine
 
 NAME = "Max Mustermann"
@@ -343,3 +343,28 @@ def test_reasoning_and_custom_tool_input_are_restored_as_streamed() -> None:
     given = "".join(e["delta"] for e in got if e["type"] == custom + ".delta")
     assert given == "an <PERSON_1" == next(e["input"] for e in got if e["type"] == custom + ".done")
     assert [e["sequence_number"] for e in got] == list(range(len(got)))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/responses/resp_123"),
+        ("DELETE", "/v1/responses/resp_123"),
+        ("POST", "/v1/responses/resp_123/cancel"),
+        ("GET", "/v1/responses/resp_123/input_items"),
+    ],
+)
+def test_stored_response_routes_say_that_nothing_is_stored(
+    plain: TestClient, method: str, path: str
+) -> None:
+    """The SDK's ``responses.retrieve/delete/cancel`` and ``input_items.list``: a 404 that
+    says why (responses are never stored here), after authentication, never a bare 404."""
+    assert plain.request(method, path).status_code == 401
+    answer = plain.request(method, path, headers=auth())
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["code"] == "response_not_stored"
+    assert "resp_123" in error["message"]
+    assert "store" in error["message"]
+    with pytest.raises(openai.NotFoundError):
+        sdk(plain).responses.retrieve("resp_123")
