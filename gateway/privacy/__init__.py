@@ -15,6 +15,8 @@ json_answers.py  which texts of an answer are JSON (response_format, tool calls)
 fields.py        every field of a request: analysed, type-checked, or refused
 applied.py       what the policy did to one request (headers, ledger summary, pseudonyms)
 stream_guard.py  response rules on a stream: hold and mask what the model makes up
+hold_back.py     which held text later text can no longer make a masked value (eager mode)
+logprobs.py      logprobs regrouped with their text: masked, restored, held and released
 event_shape.py   which stream events can matter to the policy (the others pass unparsed)
 content.py       the masked content log of tenants whose policy keeps content
 service.py       Privacy: built once in the lifespan (catalogue, analysis, prompt filter)

@@ -5,7 +5,8 @@ values restored from the prompt (the client's own data) are never mistaken for p
 the model produced. Whole answers are masked or withheld by the response rules; streamed
 answers are restored event by event (``StreamRestoring``), holding back only a tail that
 could still become a placeholder. JSON texts of the answer (``json_answers``) stay JSON:
-masked as ``policies.jsontext`` does it, restored JSON-escaped.
+masked as ``policies.jsontext`` does it, restored JSON-escaped. Logprobs follow the text the
+client gets (``logprobs``), an echoed prompt's included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.applied import Applied
 from gateway.privacy.event_shape import EventShapes, one_event
 from gateway.privacy.json_answers import PLAIN, AnswerFormats, JsonFormat
+from gateway.privacy.logprobs import LogprobAligner, align_body, events_of, has_logprobs
 from gateway.privacy.messages import inputs_as_objects, inputs_as_text, restore_message
 from gateway.privacy.responses import restore_answer
 from policies.decide import counts, decide, mask_token, rewrite
@@ -53,6 +55,7 @@ async def filter_body(
         inputs_as_text(document)
     slots = slots_of.answer_slots(document)
     texts = slots_of.read(slots)
+    original = _choice_texts(document)  # as the engine wrote them: their logprobs' text
     policy = applied.policy
     if applied.mode != "degraded" and any(texts):
         options = policy.analyzer
@@ -89,7 +92,21 @@ async def filter_body(
         restore_body(document, applied.mapping, json_content=formats.content is not None)
     if message:
         inputs_as_objects(document)
+    align_body(document, original)
     return orjson.dumps(document)
+
+
+def _choice_texts(document: dict[str, Any]) -> dict[int, str]:
+    """Each choice's text (a message's content, or a completion's text), by index."""
+    texts: dict[int, str] = {}
+    for choice in document.get("choices") or []:
+        if not isinstance(choice, dict) or choice.get("logprobs") is None:
+            continue
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else choice.get("text")
+        if isinstance(text, str):
+            texts[int(choice.get("index") or 0)] = text
+    return texts
 
 
 def masked_text(
@@ -113,14 +130,32 @@ class StreamRestoring:
     few events are parsed anyway, to learn the shape from.
     """
 
-    __slots__ = ("_learning", "_restorer", "_shapes")
+    __slots__ = ("_aligner", "_learning", "_logprobs", "_restorer", "_shapes")
 
-    def __init__(self, mapping: dict[str, str], *, json_content: bool = False) -> None:
+    def __init__(
+        self, mapping: dict[str, str], *, json_content: bool = False, align: bool = True
+    ) -> None:
         self._restorer = ChunkRestorer(mapping, json_content=json_content)
         self._shapes = EventShapes()
         self._learning = LEARNING_PARSES
+        # Logprobs move with their text (``logprobs``); off where a caller aligns them.
+        self._aligner = LogprobAligner() if align else None
+        self._logprobs = False  # the stream has shown logprobs: its events are aligned
+
+    def held(self, index: int, field: str) -> int:
+        """Characters of choice ``index``'s ``field`` held back (a placeholder's start)."""
+        return self._restorer.held(index, field)
 
     def __call__(self, chunk: bytes) -> bytes:
+        if self._aligner is not None and (self._logprobs or has_logprobs(chunk)):
+            self._logprobs = True  # from the first event with logprobs on: aligned
+            aligner = self._aligner
+            return b"".join(
+                aligner.align(event, self._restore(event), self.held) for event in events_of(chunk)
+            )
+        return self._restore(chunk)
+
+    def _restore(self, chunk: bytes) -> bytes:
         # Most events: no "<" (a one-byte search), no escape (another: "\\u003c" is "<"),
         # nothing held back. Restoring them would change nothing: relayed as they are.
         if (

@@ -147,6 +147,8 @@ def _plain_text(document: Any) -> tuple[int, dict[str, Any], str] | None:
     index = choice.get("index", 0)
     if type(index) is not int or choice.get("finish_reason") is not None:
         return None
+    if choice.get("logprobs") is not None:
+        return None  # its logprobs move with its text (``logprobs``): parsed
     delta = choice.get("delta")
     if isinstance(delta, dict):
         plain = "text" not in choice and delta.keys() <= _DELTA_KEYS

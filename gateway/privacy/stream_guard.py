@@ -6,13 +6,19 @@ text after it; everything else is released at once.
 
 - Eager mode (every masked type is an identifier, contact detail, card or secret: all carry
   digits, ``@`` or a PEM marker): plain words are released as they arrive; holding starts at
-  the first token with a digit, ``@`` or ``-----``, so ordinary prose streams undelayed.
+  the first token with a digit, ``@`` or ``-----`` (or the short capitals before it that a
+  number may join: "M AB 1234"), so ordinary prose streams undelayed. Held text goes as soon
+  as later text can no longer make it part of a masked value (``hold_back``, issue 14): a
+  number flows on once ended ("2024, "), a value that may still grow or be labelled waits;
+  short plain numbers need no analysis (``hold_back.inert``), the rest is analysed first.
 - Conservative mode (a rule masks names or special categories, which are plain words): text
   is released in windows, ``HOLD`` characters behind the stream.
 
-Held text is analysed off the event loop once ``WINDOW`` characters are pending, with the
-last released characters as context, and released up to a whitespace at least ``HOLD``
-characters before its end that no span crosses. The end of a choice releases everything.
+Conservative mode: held text is analysed off the event loop once ``WINDOW`` characters are
+pending, with the last released characters (unmasked) as context, and released up to a
+whitespace at least ``HOLD`` characters before its end that no span crosses. The end of a
+choice releases everything. A stream with logprobs is aligned after guard and restorer
+(``logprobs``): its events are parsed.
 Placeholders are restored afterwards (``StreamRestoring``): the analyzer sees them as the
 model wrote them.
 
@@ -47,7 +53,9 @@ from gateway.privacy.analysis import AnalysisService
 from gateway.privacy.answer import StreamRestoring, event_json
 from gateway.privacy.applied import Applied
 from gateway.privacy.event_shape import EventShape, EventShapes
+from gateway.privacy.hold_back import inert, letters_back, settled
 from gateway.privacy.json_answers import PLAIN, AnswerFormats, JsonFormat
+from gateway.privacy.logprobs import LogprobAligner, events_of, has_logprobs
 from gateway.upstream.relay import RelaySource
 from policies import entities
 from policies.decide import counts, decide, mask_token, rewrite
@@ -80,9 +88,12 @@ class _Text:
     """One streamed text: a choice's answer, or one tool call's arguments."""
 
     pending: str = ""
-    context: str = ""  # the last released characters, as the analyzer's left context
+    context: str = ""  # the last released characters, unmasked: the analyzer's left context
     json: JsonFormat | None = None  # a JSON text: its schema
     cursor: JsonCursor | None = None  # a JSON text: where what was released stands
+    # Eager mode: the pending text up to here is held by a span the last analysis found
+    # running past what could go; analysing again before ``settled`` passes it is no use.
+    floor: int = 0
 
     @classmethod
     def of(cls, json: JsonFormat | None) -> _Text:
@@ -109,6 +120,11 @@ class AnswerGuard:
         self._choices: dict[int, _Text] = {}
         self._calls: dict[tuple[int, int], _Text] = {}  # (choice, call) -> its arguments
         self._shapes = EventShapes()
+
+    def held(self, index: int, field: str = "") -> int:
+        """Characters of choice ``index``'s text the guard holds back."""
+        state = self._choices.get(index)
+        return len(state.pending) if state is not None else 0
 
     @staticmethod
     def text(json: JsonFormat | None = None) -> _Text:
@@ -149,17 +165,21 @@ class AnswerGuard:
         if not text:
             return shape, piece, piece
         if self._eager and _ANY_SUSPICIOUS.search(text) is None:
-            # ``_plan`` of plain words, inlined (the usual token): the last word is held,
-            # and analysed only once it is TRAILING characters long.
+            # ``_plan`` of plain words, inlined (the usual token): the last word is held
+            # (a long one, TRAILING characters or more, takes the parsing path).
             plain = max(text.rfind(" "), text.rfind("\n")) + 1
             if len(text) - plain >= TRAILING:
                 return None
+            if plain and not (plain >= 5 and text[plain - 5 : plain - 1].isalpha()):
+                # Not after a long word: "M AB " may begin a plate, held (``letters_back``).
+                plain = letters_back(text, plain)
         else:
-            plain, analyse = self._plan(text, final=False)
+            plain, analyse = self._plan(text, final=False, floor=state.floor)
             if analyse:
                 return None
         released = text[:plain]
         state.pending = text[plain:]
+        state.floor = max(state.floor - plain, 0)
         if released:
             state.context = (state.context + released)[-CONTEXT:]
             if state.cursor is not None:
@@ -227,7 +247,7 @@ class AnswerGuard:
         text = state.pending
         if not text:
             return ""
-        plain, analyse = self._plan(text, final=final)
+        plain, analyse = self._plan(text, final=final, floor=state.floor)
         held = text[plain:]
         released = text[:plain]
         if released and state.cursor is not None:
@@ -236,30 +256,29 @@ class AnswerGuard:
             cut, masked = await self._analyse(state, state.context + released, held, final=final)
             released += masked
             held = held[cut:]
+        state.floor = max(state.floor - (len(text) - len(held)), 0)
         state.pending = held
-        state.context = (state.context + released)[-CONTEXT:]
+        # The analyzer's left context is the text as the model wrote it, as in a whole
+        # answer: a mask's name ("<IBAN>") would read as a label of the next number.
+        state.context = (state.context + text[: len(text) - len(held)])[-CONTEXT:]
         return released
 
-    def _plan(self, text: str, *, final: bool) -> tuple[int, bool]:
+    def _plan(self, text: str, *, final: bool, floor: int = 0) -> tuple[int, bool]:
         """(characters of the pending ``text`` released without analysis, whether the rest
         must be analysed now). Pure: the fast path asks it before changing anything."""
         plain = self._plain_prefix(text, final=final)
         held = len(text) - plain
         if not held:
             return plain, False
-        return plain, final or held >= WINDOW or (self._eager and self._settled(text[plain:]))
-
-    def _settled(self, held: str) -> bool:
-        """Eager mode: enough plain words follow the last suspicious token to analyse it with
-        the context words that come after identifiers in German ("..., meine Steuer-ID")."""
-        if len(held) < TRAILING:
-            return False
-        if _ANY_SUSPICIOUS.search(held) is None:
-            return True  # no suspicious token: it "ended" before the held text
-        last_end = 0
-        for found in _SUSPICIOUS.finditer(held):
-            last_end = found.end()
-        return len(held) - last_end >= TRAILING
+        if self._eager:  # analysed once some of it can go (``hold_back``)
+            rest = text[plain:]
+            if final or _ANY_SUSPICIOUS.search(rest) is None:
+                return plain, final
+            ready = settled(rest)
+            if ready and inert(rest, ready):  # short plain numbers: nothing to find
+                return plain + ready, False
+            return plain, ready > 0 and plain + ready > floor
+        return plain, final or held >= WINDOW
 
     def _plain_prefix(self, text: str, *, final: bool) -> int:
         """How much can go without analysis: up to the first suspicious token (eager mode)."""
@@ -268,12 +287,12 @@ class AnswerGuard:
         # The cheap question first: most texts have no digit, "@" or PEM marker at all.
         found = _SUSPICIOUS.search(text) if _ANY_SUSPICIOUS.search(text) else None
         if found is not None:
-            return found.start()
+            return letters_back(text, found.start())
         if final:
             return len(text)
-        # An unfinished last word may still grow a digit: hold it.
-        last_space = max(text.rfind(" "), text.rfind("\n"))
-        return last_space + 1
+        # An unfinished last word may still grow a digit: hold it, and the letters before it
+        # that a number may still join ("Kennzeichen M AB ").
+        return letters_back(text, max(text.rfind(" "), text.rfind("\n")) + 1)
 
     async def _analyse(
         self, state: _Text, context: str, held: str, *, final: bool
@@ -283,13 +302,23 @@ class AnswerGuard:
         tenant = self._applied.tenant
         (spans,) = await self._analysis.analyze([context + held], policy, tenant=tenant)
         offset = len(context)
+        # A span that begins in the context (released before, unmasked) is masked for the
+        # part not yet released.
         mine = [
-            Span(s.start - offset, s.end - offset, s.entity, s.score)
+            Span(max(s.start - offset, 0), s.end - offset, s.entity, s.score)
             for s in spans
-            if s.start >= offset
+            if s.end > offset
         ]
-        hold = TRAILING if self._eager else HOLD
-        cut = len(held) if final else _cut(held, mine, hold)
+        if final:
+            cut = len(held)
+        elif self._eager:
+            ready = settled(held)
+            cut = _before_spans(ready, mine)
+            if cut < ready:  # a span runs past what could go: wait until settled passes it
+                ends = [s.end for s in mine if s.start < ready < s.end]
+                state.floor = len(context) - len(state.context) + max(ends, default=ready)
+        else:
+            cut = _cut(held, mine, HOLD)
         decision = decide([s for s in mine if s.end <= cut], policy, Direction.RESPONSE)
         tally = counts([decision])
         self._applied.answer.update(tally)
@@ -313,7 +342,12 @@ def _cut(held: str, spans: list[Span], hold: int) -> int:
     cut = max(held.rfind(" ", 0, end), held.rfind("\n", 0, end))
     if cut <= 0:
         return 0
-    for span in spans:
+    return _before_spans(cut, spans)
+
+
+def _before_spans(cut: int, spans: list[Span]) -> int:
+    """``cut`` moved back to the start of any span it would split."""
+    for span in sorted(spans, key=lambda s: -s.start):
         if span.start < cut < span.end:
             cut = span.start
     return max(cut, 0)
@@ -350,11 +384,33 @@ class GuardedStream:
         self.finish_on_disconnect = inner.finish_on_disconnect
         self._inner = inner
         self._guard = guard
-        self._restore = StreamRestoring(mapping, json_content=json_content) if mapping else None
+        self._restore = (
+            StreamRestoring(mapping, json_content=json_content, align=False) if mapping else None
+        )
+        self._aligner = LogprobAligner()
+        self._logprobs = False  # the stream has shown logprobs: its events are aligned
+
+    def _held(self, index: int, field: str) -> int:
+        restore = self._restore
+        held = self._guard.held(index)
+        return held + (restore.held(index, field) if restore is not None else 0)
 
     async def events(self) -> AsyncIterator[bytes]:
         guard, restore = self._guard, self._restore
         async for chunk in self._inner.events():
+            if self._logprobs or has_logprobs(chunk):  # logprobs move with their text
+                self._logprobs = True
+                aligned: list[bytes] = []
+                try:
+                    for event in events_of(chunk):
+                        out = await guard.feed_parsed(event)
+                        out = restore(out) if restore is not None else out
+                        aligned.append(self._aligner.align(event, out, self._held))
+                except (PolicyBlocked, UpstreamError) as exc:
+                    yield b"".join(aligned) + render_sse(exc)
+                    return
+                yield b"".join(aligned)
+                continue
             # The usual event: plain calls on its text, decoded once, written at most once;
             # as ``restore(guard.feed(chunk))`` would relay it (see ``StreamRestoring``).
             plain = guard.release_plain(chunk)

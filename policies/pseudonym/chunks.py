@@ -165,6 +165,12 @@ class ChunkRestorer:
                 state.flush_into(choice)
                 del self._choices[index]
 
+    def held(self, index: int, field: str) -> int:
+        """How many characters of choice ``index``'s ``field`` are held back."""
+        state = self._choices.get(index)
+        restorer = state.fields.get(field) if state is not None else None
+        return len(restorer.held) if restorer is not None else 0
+
     def on_text(self, index: int, field: str, piece: str) -> str:
         """``on_chunk`` of a chunk whose one choice (``index``, no ``finish_reason``) carries
         only a text (``field``: its delta's "content", or its "text"), and whose other fields
