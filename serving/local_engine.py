@@ -160,9 +160,22 @@ class ServedModel:
     kv_cache_gib: str | None
 
 
+# SmolLM2's own chat template plus tools in the Hermes format (identical output for requests
+# without tools), kept in the clone: the model's template knows no tools.
+CHAT_TEMPLATE = Path(__file__).with_name("templates") / "smollm2_tools.jinja"
+
+
 def chat_model(paths: EnginePaths) -> ServedModel:
+    """SmolLM2-135M-Instruct with tool calling: vLLM's ``hermes`` parser reads the
+    ``<tool_call>`` blocks the template asks for (``tool_choice: auto``); a named
+    ``tool_choice`` or ``required`` is decoded under a JSON schema, so even this small model
+    answers with a valid call (tests/compat/)."""
+    options = (
+        "--max-model-len", "2048", "--dtype", "bfloat16",
+        "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+        "--chat-template", str(CHAT_TEMPLATE),
+    )  # fmt: skip
     # KV cache for the tiny model, in GiB: enough for many 2k-token sequences.
-    options = ("--max-model-len", "2048", "--dtype", "bfloat16")
     return ServedModel(MODEL_NAME, paths.model_dir, options, "1")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from serving.local_engine import EnginePaths, engine_home, start
-from tests.servers import TIMINGS, EngineUnderTest, free_port
+from tests.servers import TIMINGS, EngineUnderTest, embedding_engine, free_port
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest
         yield EngineUnderTest(running.base_url)
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest]:
+    """The real embeddings engine (all-MiniLM-L6-v2 as "minilm"), started only when a test
+    asks for it, once for every test that does (tests/e2e/test_embeddings.py, tests/compat)."""
+    with embedding_engine(tmp_path_factory.mktemp("embedding-engine")) as engine:
+        yield engine
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
