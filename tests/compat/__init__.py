@@ -9,6 +9,7 @@ Modules:
     openai_sdk.py         openai SDK rows, sync and async
     anthropic_sdk.py      Anthropic SDK rows (/v1/messages)
     frameworks.py         LangChain and LlamaIndex rows
+    batches.py            the openai SDK's batch helpers (vLLM directly: the lines one by one)
     conftest.py           the suite's gateway and tenants, over the session's engines
     test_matrix.py        every row x side, a prompt without personal data: equal
     test_personal_data.py rows marked ``personal_data``, a prompt with a name and an IBAN:
@@ -16,11 +17,10 @@ Modules:
 
 The matrix (feature x direct / gateway none / gateway gdpr-default) is the list of test ids
 of ``pytest tests/compat -q -rA``; README "Compatibility suite" has the current table.
-Adding a row (the Batches row) is one function decorated with ``@row`` in a module imported
-below.
+Adding a row is one function decorated with ``@row`` in a module imported below.
 """
 
-from tests.compat import anthropic_sdk, frameworks, openai_sdk
+from tests.compat import anthropic_sdk, batches, frameworks, openai_sdk
 from tests.compat.matrix import ROWS
 
-__all__ = ["ROWS", "anthropic_sdk", "frameworks", "openai_sdk"]
+__all__ = ["ROWS", "anthropic_sdk", "batches", "frameworks", "openai_sdk"]

@@ -43,6 +43,10 @@ def compat_gateway(
         # No default policy: the "none" tenant really has none.
         "privacy": {"default_policy": None},
         "metering": {"spool_dir": str(folder / "spool")},
+        # /v1/files and /v1/batches, for the Batches row: a directory store, polled often.
+        "batches": {"store": {"jurisdiction": "DE", "operator": "test",
+                              "path": str(folder / "batches")},
+                    "poll_interval": 0.2},
         "pools": [
             {"name": "compat-chat", "jurisdiction": "DE", "site": "de-local-1",
              "engines": [chat_proxy.url], "models": [CHAT_MODEL]},
