@@ -77,7 +77,9 @@ def embedding_engine(folder: Path) -> Iterator[EngineUnderTest]:
 def wait_healthy(
     base_url: str, process: subprocess.Popen[bytes], log_path: Path, path: str = "/healthz"
 ) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: a gateway of several workers starts in seconds, but on a 2-core machine busy
+    # with a vLLM engine it took over 30 s once.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("server exited:\n" + log_path.read_text())
