@@ -12,6 +12,7 @@ install:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m serving.local_engine install
+	$(BIN)/python tests/compat/llamaindex_env.py install
 
 # Everything: lint, format check, strict typing, unit tests, real-engine end-to-end tests.
 test: lint typecheck
@@ -28,7 +29,7 @@ unit:
 	$(BIN)/python -m pytest tests/unit
 
 e2e:
-	$(BIN)/python -m pytest tests/e2e tests/contract
+	$(BIN)/python -m pytest tests/e2e tests/contract tests/compat
 
 chart:
 	$(BIN)/python -m pytest tests/chart

@@ -9,11 +9,14 @@ Modules:
     openai_sdk.py         openai SDK rows, sync and async
     anthropic_sdk.py      Anthropic SDK rows (/v1/messages)
     frameworks.py         LangChain and LlamaIndex rows
+    llamaindex_env.py     LlamaIndex's LLM needs openai<3: its own venv (``make install``)
+    llamaindex_runner.py  run with that venv's python: one LlamaIndex call, as JSON
     batches.py            the openai SDK's batch helpers (vLLM directly: the lines one by one)
     conftest.py           the suite's gateway and tenants, over the session's engines
     test_matrix.py        every row x side, a prompt without personal data: equal
     test_personal_data.py rows marked ``personal_data``, a prompt with a name and an IBAN:
                           gdpr-default differs only by pseudonymisation and restoration
+    test_llamaindex_env.py  the venv's install check (no engine)
 
 The matrix (feature x direct / gateway none / gateway gdpr-default) is the list of test ids
 of ``pytest tests/compat -q -rA``; README "Compatibility suite" has the current table.

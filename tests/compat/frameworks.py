@@ -1,18 +1,24 @@
 """Rows for the frameworks users build on: LangChain (langchain-openai's ChatOpenAI and
-OpenAIEmbeddings) and LlamaIndex (its OpenAI-compatible embeddings class)."""
+OpenAIEmbeddings) and LlamaIndex (its OpenAI-compatible embeddings class, and its
+OpenAI-compatible LLM, ``OpenAILike``, run in an environment of its own by
+``llamaindex_runner.py``: it needs openai<3)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from llama_index.embeddings.openai_like import OpenAILikeEmbedding  # type: ignore[import-untyped]
 from pydantic import BaseModel, SecretStr
 
+from tests.compat import llamaindex_env
 from tests.compat.compare import coalesced, observe
 from tests.compat.matrix import Observation, row
-from tests.compat.openai_sdk import HELD_BACK, SYSTEM, TOKENS, TOOL_TOKENS
+from tests.compat.openai_sdk import HELD_BACK, SYSTEM, TOKENS, TOOL_TOKENS, chat_stream_observation
 from tests.compat.sides import CHAT_MODEL, Side
 
 
@@ -130,3 +136,56 @@ def llamaindex_embeddings(side: Side, prompt: str) -> Observation:
         "vectors": embedder.get_text_embedding_batch([prompt, "Good night."]),
         "query": embedder.get_query_embedding(prompt),
     }
+
+
+def llamaindex(operation: str, side: Side, prompt: str) -> Any:
+    """What LlamaIndex's OpenAILike gave, from its own environment (fails, saying to run
+    `make install`, when that is not installed)."""
+    python = llamaindex_env.installed(llamaindex_env.home())
+    request = {
+        "operation": operation, "base_url": side.chat_url, "key": side.key, "model": CHAT_MODEL,
+        "system": SYSTEM, "prompt": prompt, "max_tokens": TOKENS,
+    }  # fmt: skip
+    done = subprocess.run(
+        [str(python), str(Path(__file__).with_name("llamaindex_runner.py"))],
+        input=json.dumps(request), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"LlamaIndex {operation} on {side.name} failed:\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+@row("llamaindex OpenAILike chat", "llamaindex", check=_text, personal_data=True)
+def llamaindex_chat(side: Side, prompt: str) -> Observation:
+    got = llamaindex("chat", side, prompt)
+    return {**got, "raw": observe(got["raw"])}
+
+
+def _stream_text(observation: Observation) -> None:
+    _text(observation)
+    assert observation["deltas"] == observation["text"], observation
+    assert observation["token_counts"], observation
+
+
+@row(
+    "llamaindex OpenAILike stream_chat",
+    "llamaindex",
+    check=_stream_text,
+    gdpr_may_change={"chunks": HELD_BACK},
+    personal_data=True,
+)
+def llamaindex_stream_chat(side: Side, prompt: str) -> Observation:
+    got = llamaindex("stream_chat", side, prompt)
+    # The raw chunks as the openai rows see them (text, finish reason, usage, the stream's
+    # shape); the deltas LlamaIndex handed out, joined, since where they are cut may differ.
+    return {
+        **chat_stream_observation(observe(got["raw"])),
+        "deltas": "".join(got["deltas"]),
+        "text": got["text"],
+        "token_counts": got["token_counts"],
+    }
+
+
+@row("llamaindex OpenAILike complete", "llamaindex", check=_text)
+def llamaindex_complete(side: Side, prompt: str) -> Observation:
+    got = llamaindex("complete", side, prompt)
+    return {**got, "raw": observe(got["raw"])}
