@@ -41,7 +41,9 @@ def test_what_start_up_built_is_frozen_out_of_collections(unsettled: None) -> No
     settled = settle_process()
 
     assert settled.first
-    assert settled.frozen == gc.get_freeze_count() > 1000
+    # Frozen objects only leave the permanent generation (freed by refcount, here maybe by a
+    # thread an earlier test left running), so the count can only have fallen since.
+    assert settled.frozen >= gc.get_freeze_count() > 1000
     assert gc.is_tracked(analyzer)  # still an object gc knows of (freed by refcount) ...
     assert not _in_a_generation(analyzer)  # ... but no collection walks it any more
 
