@@ -15,6 +15,7 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     jsonl.py       append-only JSON-lines files (spool, audit, content log)
     metrics.py     the gateway's Prometheus counters
     quota/         limits in Redis or in this process; pending admissions
+    ledger/        the durable usage ledger in PostgreSQL, shipped from Redis's hand-off
     metering/      admission, exactly-once metering, the spool, metered answers
     tenancy/       tenants and keys: stored, administered, known to every replica
     audit/         the tamper-evident audit trail, erasure

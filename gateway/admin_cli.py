@@ -23,7 +23,6 @@ from typing import TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.cli_support import CliExit, guarded
@@ -31,8 +30,9 @@ from gateway.core.limits import Limits
 from gateway.core.tenant import TenantSpec
 from gateway.core.usage import UsageRecord
 from gateway.errors import GatewayError
+from gateway.ledger.postgres import PostgresLedger
 from gateway.privacy.catalogue import PolicyCatalogue
-from gateway.quota.redis_store import RedisQuotaStore
+from gateway.quota.clients import close_client, connect
 from gateway.settings import Settings, load_settings
 from gateway.telemetry.hub import open_audit_trail
 from gateway.tenancy.admin import TenantAdmin
@@ -54,7 +54,7 @@ _JURISDICTION = re.compile(r"^[A-Z]{2}$")
 @dataclass(frozen=True, slots=True)
 class _Services:
     tenants: TenantAdmin
-    ledger: RedisQuotaStore
+    ledger: PostgresLedger | None  # the durable ledger (metering.ledger_dsn), if configured
 
 
 def _settings(config: str) -> Settings:
@@ -70,10 +70,8 @@ def _settings(config: str) -> Settings:
 
 
 async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]) -> T:
-    assert settings.store.redis_url is not None
-    redis = Redis.from_url(
-        settings.store.redis_url, socket_connect_timeout=5.0, socket_timeout=10.0
-    )
+    assert settings.store.redis is not None
+    redis = connect(settings.store.redis, socket_timeout=10.0, connect_timeout=5.0, retries=3)
     pepper = settings.security.key_pepper
     trail = await open_audit_trail(settings)
 
@@ -88,9 +86,16 @@ async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]
             PolicyCatalogue.from_settings(settings).policies,
             audit=audit,
         )
-        return await work(_Services(tenants, RedisQuotaStore(redis, settings.store.lease_seconds)))
+        metering = settings.metering
+        dsn = metering.ledger_dsn
+        ledger = PostgresLedger(dsn.get_secret_value(), metering.ledger_schema) if dsn else None
+        try:
+            return await work(_Services(tenants, ledger))
+        finally:
+            if ledger is not None:
+                await ledger.close()
     finally:
-        await redis.aclose()
+        await close_client(redis)
         await trail.close()
 
 
@@ -252,6 +257,8 @@ def _usage_export(args: argparse.Namespace) -> int:
 
     async def read(s: _Services) -> list[UsageRecord]:
         await s.tenants.tenant(args.tenant)  # a typo is an error, not an empty export
+        if s.ledger is None:
+            raise CliExit(2, "error: the configuration sets no metering.ledger_dsn (the ledger)")
         return await s.ledger.usage(args.tenant, since.timestamp(), until.timestamp())
 
     records = _call(args, read)

@@ -1,4 +1,5 @@
-"""``sovereign-gateway audit verify | purge | erase``: the audit trail from the command line.
+"""``sovereign-gateway audit verify | anchor | purge | erase``: the audit trail from the
+command line.
 
 The store is named by ``--dsn`` (PostgreSQL, with ``--schema``/``--table``), ``--file`` (the
 JSON Lines sink) or ``--config`` (``telemetry.audit``, else the file in
@@ -7,6 +8,11 @@ the configuration or the environment, never from the command line (base64, like 
 gateway's other keys): the HMAC key to check or sign entries, the subject key to find a data
 subject's records. ``erase --subject -``
 reads the identifier from stdin, so it stays out of shell history and the process list.
+In PostgreSQL, ``verify`` checks every replica's chain and the anchor chain and prints a
+summary per chain; ``--anchor SEQ:HASH`` names an anchor recorded elsewhere (the file
+store: an entry), ``--anchor CHAIN@SEQ:HASH`` an entry of one chain. What the CLI itself
+records (purges, erasures) goes into the chain ``cli``. ``anchor`` commits every chain's
+head now (the gateway does it every ``telemetry.audit.anchor_interval``).
 With ``--config``, ``erase`` also clears the content log and, with Redis, the subject's
 reference in the ledger and the disk spool, and its conversations in the pseudonym vault.
 
@@ -28,7 +34,6 @@ from typing import TypeVar
 
 import orjson
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from gateway.audit.chain import ChainHead
 from gateway.audit.file import FILE_NAME, FileAuditStore
@@ -36,9 +41,11 @@ from gateway.audit.records import AuditUnavailable
 from gateway.audit.service import AuditStore, AuditTrail, ErasureReceipt, parse_key
 from gateway.cli_support import CliExit, guarded
 from gateway.erasure import register_erasers
+from gateway.ledger.durable import DurableLedger
 from gateway.metering.service import Metering
 from gateway.metering.spool import DiskSpool
 from gateway.privacy.service import vault_key
+from gateway.quota.clients import close_client, connect
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.settings import Settings, load_settings
@@ -50,6 +57,7 @@ from policies.pseudonym.vault import MemoryPseudonymVault, PseudonymVault
 T = TypeVar("T")
 
 HMAC_KEY_ENV = "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY"
+CLI_CHAIN = "cli"  # the PostgreSQL chain of what the CLI records (purges, erasures)
 SUBJECT_KEY_ENV = "SOVEREIGN_AUDIT__SUBJECT_KEY"
 
 
@@ -128,7 +136,7 @@ def _from_settings(settings: Settings, args: argparse.Namespace) -> _Target:
     return _Target(
         dsn,
         file,
-        args.schema,
+        sink.schema_name if sink and dsn else args.schema,
         args.table,
         hmac_key,
         retention,
@@ -142,7 +150,9 @@ async def _open_store(target: _Target) -> AuditStore:
     if target.dsn:
         from gateway.audit.postgres import PostgresAuditStore  # psycopg only when used
 
-        return await PostgresAuditStore.open(target.dsn, schema=target.schema, table=target.table)
+        return await PostgresAuditStore.open(
+            target.dsn, schema=target.schema, table=target.table, chain=CLI_CHAIN
+        )
     assert target.file is not None
     return FileAuditStore(target.file)
 
@@ -172,9 +182,22 @@ def _run(
 
 @_guarded
 def _verify(args: argparse.Namespace) -> int:
-    report = _run(args, lambda trail, _: trail.verify(anchor=args.anchor))
+    pins = dict(args.anchor or [])
+    anchor = pins.pop(None, None)
+    chains = {chain: head for chain, head in pins.items() if chain is not None}
+    report = _run(args, lambda trail, _: trail.verify(anchor=anchor, chain_pins=chains))
     print(report.summary())
     return 0 if report.ok else 1
+
+
+@_guarded
+def _anchor_now(args: argparse.Namespace) -> int:
+    entry = _run(args, lambda trail, _: trail.anchor())
+    if entry is None:
+        print("no anchor: no chain moved since the last one (or the store keeps one chain)")
+    else:
+        print(f"anchor {entry.seq}:{entry.hash}, {len(entry.leaves)} chain head(s) moved")
+    return 0
 
 
 @_guarded
@@ -225,20 +248,26 @@ async def _register_stores(trail: AuditTrail, settings: Settings, stack: AsyncEx
         batches = await open_store(settings.batches.store)
         stack.push_async_callback(batches.close)
         trail.add_eraser("batches", lambda _raw, ref: batches.erase_subject(ref))
-    url = settings.store.redis_url
-    if url is None:
+    target = settings.store.redis
+    if target is None:
         print(
             "note: embedded store: erase through the running gateway's admin API to reach "
             "its in-process ledger and pseudonym vault",
             file=sys.stderr,
         )
         return
-    redis = Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
-    stack.push_async_callback(redis.aclose)
+    redis = connect(target, socket_timeout=30.0, connect_timeout=5.0, retries=3)
+    stack.push_async_callback(close_client, redis)
+    ledger = None
+    if settings.metering.ledger_dsn is not None:  # the durable ledger and the streams to it
+        dsn = settings.metering.ledger_dsn.get_secret_value()
+        ledger = DurableLedger(redis, dsn, "audit-cli", schema_name=settings.metering.ledger_schema)
+        stack.push_async_callback(ledger.close)
     metering = Metering(
         RedisQuotaStore(redis, settings.store.lease_seconds),
         MemoryQuotaStore(settings.store.lease_seconds),
         DiskSpool(settings.metering.spool_dir, "audit-cli"),
+        ledger=ledger,
     )
     ttl = settings.privacy.vault_ttl_seconds
     try:
@@ -248,11 +277,14 @@ async def _register_stores(trail: AuditTrail, settings: Settings, stack: AsyncEx
     register_erasers(trail, metering, vault)
 
 
-def _anchor(text: str) -> ChainHead:
-    seq, _, hash_hex = text.partition(":")
-    if not seq.isdigit() or len(hash_hex) != 64:
-        raise argparse.ArgumentTypeError(f"{text!r} is not SEQ:HASH (as `audit verify` prints)")
-    return ChainHead(seq=int(seq), hash=hash_hex)
+def _anchor(text: str) -> tuple[str | None, ChainHead]:
+    chain, at, pinned = text.rpartition("@")
+    seq, _, hash_hex = pinned.partition(":")
+    if not seq.isdigit() or len(hash_hex) != 64 or (at and not chain):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not [CHAIN@]SEQ:HASH (as `audit verify` prints)"
+        )
+    return (chain or None), ChainHead(seq=int(seq), hash=hash_hex)
 
 
 def _days(text: str) -> float:
@@ -289,7 +321,7 @@ def _store_parent() -> argparse.ArgumentParser:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``audit verify | purge | erase`` to the CLI."""
+    """Add ``audit verify | anchor | purge | erase`` to the CLI."""
     store = _store_parent()
     audit_p = sub.add_parser("audit", help="the audit trail: verify, purge, erase a subject")
     audit_sub = audit_p.add_subparsers(dest="audit_command", required=True)
@@ -300,10 +332,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify_p.add_argument(
         "--anchor",
         type=_anchor,
-        metavar="SEQ:HASH",
-        help="an entry recorded earlier (from a previous verify) that must still be there",
+        action="append",
+        metavar="[CHAIN@]SEQ:HASH",
+        help="an anchor (PostgreSQL; the file store: an entry), or with CHAIN@ an entry of "
+        "that chain, recorded earlier (from a previous verify) that must still be there",
     )
     verify_p.set_defaults(func=_verify)
+
+    anchor_p = audit_sub.add_parser(
+        "anchor", parents=[store], help="commit every chain's head in the anchor chain now"
+    )
+    anchor_p.set_defaults(func=_anchor_now)
 
     purge_p = audit_sub.add_parser(
         "purge",

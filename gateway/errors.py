@@ -24,6 +24,7 @@ on Anthropic's ``/v1/messages``, Anthropic's: ``anthropic_body``).
     ├── QuotaStoreUnavailable         503 api_error / quota_store_unavailable (fail-closed)
     ├── PolicyUnavailable             503 api_error / policy_unavailable (analyzer or vault)
     ├── BatchStoreUnavailable         503 api_error / batch_store_unavailable (files, batches)
+    ├── LedgerUnavailable             503 api_error / ledger_unavailable (the usage ledger)
     ├── UpstreamError                 502 api_error / upstream_error (also: a redirect, never
     │   │                             followed, or another status an engine must not answer)
     │   ├── UpstreamStatusError       the engine's own 4xx, passed through as sent; 5xx: 502
@@ -197,6 +198,11 @@ class PolicyUnavailable(GatewayError):
 class BatchStoreUnavailable(GatewayError):
     status_code = 503
     default_code = "batch_store_unavailable"
+
+
+class LedgerUnavailable(GatewayError):
+    status_code = 503
+    default_code = "ledger_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -27,7 +27,7 @@ from gateway.quota.store import QuotaStore
 from gateway.routing.build import build_router
 from gateway.routing.router import Router
 from gateway.settings import Settings
-from gateway.stores import build_stores, gateway_id
+from gateway.stores import build_stores, check_stores, gateway_id
 from gateway.telemetry.hub import Observability, build_observability
 from gateway.telemetry.metrics_server import MetricsServer
 from gateway.telemetry.residency import check_residency
@@ -68,6 +68,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         raise ValueError("an API key is an hmac-sha256 hash but no key pepper is set")
     catalogue = check_privacy_settings(settings)
     check_residency(settings)  # no sink, store or engine outside the jurisdictions
+    check_stores(settings)  # a shared store needs the durable ledger
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -85,6 +86,8 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         await asyncio.to_thread(estimate.preload)
         await admin.bootstrap(settings)
         await directory.refresh()
+        if stores.metering.ledger is not None:
+            await stores.metering.ledger.start()
         await stores.metering.replay()
         await stores.metering.heartbeat()  # before any admission of this replica
         privacy = await build_privacy(settings, stores.redis)
@@ -108,6 +111,10 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                         )
                     ),
                 ]
+                sink = settings.telemetry.audit
+                if observability.audit.store.anchored and sink is not None:  # PostgreSQL
+                    anchors = observability.audit.anchor_forever(sink.anchor_interval)
+                    loops.append(asyncio.create_task(anchors))
                 if not stores.metering.embedded:
                     interval = settings.metering.replay_interval
                     store = settings.store
@@ -116,6 +123,14 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     )
                     loops.append(asyncio.create_task(stores.metering.replay_forever(interval)))
                     loops.append(asyncio.create_task(keep_alive))
+                ledger = stores.metering.ledger
+                if ledger is not None:  # records from Redis into PostgreSQL; retention
+                    m = settings.metering
+                    loops.append(asyncio.create_task(ledger.ship_forever(m.ship_interval)))
+                    default_days = float(settings.telemetry.retention_days)
+                    billing = float(m.billing_retention_days)
+                    purge = ledger.retention_forever(retention, default_days, billing, 3600.0)
+                    loops.append(asyncio.create_task(purge))
                 auth_failures = AuthFailures(pepper)
                 pipeline = build_pipeline(
                     settings,

@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from gateway.core.limits import Limits
 from gateway.core.names import DisconnectMode, Identifier, Jurisdiction, PolicyName
+from gateway.core.redis_url import RedisUrl, parse_redis_url
 from gateway.core.tenant import TenantSpec
 
 StrategyName = Literal["round_robin", "least_load", "affinity"]
@@ -176,6 +177,13 @@ class AuditSinkSettings(SinkSettings):
     path: Path | None = None
     # Optional: every record's hash is also HMAC-signed with this key.
     hmac_key: SecretStr | None = None
+    # PostgreSQL: each replica appends to a chain of its own, named this (default: the
+    # replica's id, metering.gateway_id, else host name and process id: a new chain per
+    # start); every anchor_interval seconds one replica commits every chain's head into
+    # the anchor chain (gateway/audit/anchor.py).
+    chain: str | None = Field(None, min_length=1, max_length=200)
+    anchor_interval: float = Field(5.0, gt=0, le=3600)
+    schema_name: str = Field("public", pattern=r"^[a-z_][a-z0-9_]{0,40}$")  # PostgreSQL
 
 
 class ContentSinkSettings(SinkSettings):
@@ -299,6 +307,9 @@ class StoreSettings(_Section):
     demo): limits are per process and the ledger is lost on restart.
     """
 
+    # One node (redis://h:p/db), a cluster (redis+cluster://h1:p1,h2:p2,...) or a Sentinel
+    # service (redis+sentinel://s1:p1,s2:p2/service[/db]); rediss... over TLS
+    # (gateway/core/redis_url.py).
     redis_url: str | None = None
     # Kept short: a slow Redis must turn into the degraded mode quickly, not into latency.
     socket_timeout: float = Field(0.5, gt=0)
@@ -314,13 +325,48 @@ class StoreSettings(_Section):
     # and how long a replica may be silent before it counts as dead (it beats 3x as often).
     orphan_sweep_interval: float = Field(10.0, gt=0)
     replica_heartbeat_ttl: float = Field(15.0, gt=0)
+    # How long Redis remembers that a request id was metered (its exactly-once marker), in
+    # minutes: Redis memory is rate x TTL x ~250 bytes (measured; 1,000 req/s for 10 min:
+    # ~0.15 GB). Longer than a replica's heartbeat TTL and the spool's replay interval by far;
+    # past it the durable ledger is the authority (gateway/ledger/__init__.py).
+    marker_ttl_minutes: float = Field(10.0, gt=0, le=7 * 24 * 60)
     # Where the Redis holding the ledger and the pseudonym vault runs, and who runs it:
     # required with redis_url (the gateway refuses to start without them).
     jurisdiction: Jurisdiction | None = None
     operator: str | None = None
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_redis_url(url)  # its ValueError says what is wrong
+        return url
+
+    @property
+    def redis(self) -> RedisUrl | None:
+        """``redis_url`` parsed: which deployment, where."""
+        return None if self.redis_url is None else parse_redis_url(self.redis_url)
+
 
 class MeteringSettings(_Section):
+    # The durable usage ledger (gateway/ledger): a PostgreSQL DSN (set it through the
+    # environment), required with store.redis_url, with where it runs and who runs it.
+    # Unset without Redis: the embedded gateway keeps its ledger in memory.
+    ledger_dsn: SecretStr | None = None
+    ledger_jurisdiction: Jurisdiction | None = None
+    ledger_operator: str | None = None
+    ledger_schema: str = Field("sovereign_ledger", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    # Records on their way from Redis to the ledger: each tenant's hand-off stream holds at
+    # most this many (~1 KB each); beyond it records go to the disk spool until it drains.
+    handoff_max: int = Field(100_000, ge=1)
+    # Each replica ships every this many seconds, in batches of ship_batch records, and
+    # takes over what a dead replica read but never stored after ship_claim_after seconds.
+    ship_interval: float = Field(0.25, gt=0)
+    ship_batch: int = Field(500, ge=1, le=10_000)
+    ship_claim_after: float = Field(30.0, gt=0)
+    # Whole records are kept this long (billing; German commercial and tax law: 10 years),
+    # then dropped a month at a time; the subject reference goes after the tenant's retention.
+    billing_retention_days: int = Field(3650, ge=1)
     # Usage records that could not be written to Redis wait here (one JSON line each) and
     # are replayed when it is back. Must be on a persistent volume in production.
     spool_dir: Path = Path("var/spool")

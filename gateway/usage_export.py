@@ -1,7 +1,8 @@
 """Usage reports from ledger records: totals, CSV and JSON Lines, and the time range asked for.
 
 Pure functions over ``list[UsageRecord]``; reading the ledger is the caller's business (the
-admin API and ``sovereign-gateway usage export`` both read ``QuotaStore.usage``). Ranges are
+admin API reads ``Metering.usage``, ``sovereign-gateway usage export`` the durable ledger in
+PostgreSQL, ``gateway/ledger``). Ranges are
 half-open, ``[from, to)``, in UTC: an ISO date means midnight UTC of that day, so
 ``--from 2026-11-01 --to 2026-12-01`` is exactly November.
 """

@@ -30,6 +30,7 @@ import psutil
 import redis
 import yaml
 
+from gateway.tenancy import store as directory
 from loadtest.lean_stats import WrkResult, parse_wrk
 from loadtest.local import free_port, wait_http
 
@@ -39,6 +40,7 @@ WRK_SCRIPT = Path(__file__).with_name("wrk") / "chat.lua"
 # every tenant of a database, and a record another release's tests wrote there must not
 # decide whether a baseline revision starts.
 REDIS_URL = "redis://127.0.0.1:6379/7"
+LEDGER_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 # Set high enough never to refuse: the benchmarks measure the checks, not refusals.
 NEVER_REFUSE = {
     "requests_per_minute": 10**8,
@@ -243,7 +245,15 @@ def full_pipeline_config(
         "security": {"pseudonym_key": base64.b64encode(secrets.token_bytes(32)).decode()},
         "privacy": {"default_policy": pipeline.policy},
         "routing": {"max_queue": max(1024, max_conn)},
-        "metering": {"spool_dir": str(folder / "spool")},
+        # The durable ledger (PostgreSQL): one schema for every run on this Redis database,
+        # which a ledger claims for itself (gateway/ledger/shipper.py).
+        "metering": {
+            "spool_dir": str(folder / "spool"),
+            "ledger_dsn": LEDGER_DSN,
+            "ledger_schema": "bench_lean_ledger",
+            "ledger_jurisdiction": "DE",
+            "ledger_operator": "benchmark",
+        },
         "telemetry": {
             "audit_dir": str(folder / "audit"),
             "audit": {**sink, "path": str(folder / "audit")},
@@ -332,12 +342,11 @@ def forget_tenant(tenant: str) -> None:
         doomed = list(client.scan_iter(match=f"*{tenant}*", count=1000))
         if doomed:
             client.delete(*doomed)
-        for name in client.scan_iter(match="sg:dir:*", count=1000):
-            if client.type(name) == b"hash":
-                fields = [f for f in client.hkeys(name) if tenant.encode() in f]
-                if fields:
-                    client.hdel(name, *fields)
-        if client.exists("sg:dir:version"):
-            client.incr("sg:dir:version")
+        for name in (directory.TENANTS, directory.KEYS):
+            fields = [f for f in client.hkeys(name) if tenant.encode() in f]
+            if fields:
+                client.hdel(name, *fields)
+        if client.exists(directory.VERSION):
+            client.incr(directory.VERSION)
     finally:
         client.close()

@@ -40,12 +40,13 @@ import redis
 import yaml
 
 from gateway.auth import hash_key
+from gateway.tenancy import store as directory
 from loadtest.local import free_port, wait_http
 from loadtest.overhead import MODEL, body, cpu_seconds, pct
 from loadtest.overhead_client import Sample, run_closed_loop
 
 KEY = "sk-quota-overhead-" + uuid.uuid4().hex
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = "redis://127.0.0.1:6379/8"  # db 0 is the tests' (and their ledger's)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -113,6 +114,14 @@ def gateway_config(
     }  # fmt: skip
     if redis_url is not None:
         config["store"] = {"redis_url": redis_url, "jurisdiction": "DE", "operator": "benchmark"}
+        # The durable ledger: one schema for every run on this Redis database (a ledger
+        # claims the database for itself, gateway/ledger/shipper.py).
+        config["metering"] = {
+            "ledger_dsn": "postgresql://postgres@127.0.0.1:5432/test",
+            "ledger_schema": "bench_quota_ledger",
+            "ledger_jurisdiction": "DE",
+            "ledger_operator": "benchmark",
+        }
         # Every replica sharing Redis needs the same pseudonym-vault key.
         config["security"] = {"pseudonym_key": base64.b64encode(b"q" * 32).decode()}
         if limited:
@@ -127,9 +136,9 @@ def cleanup(tenant: str) -> None:
         keys = list(client.scan_iter(match=f"sg:{{{tenant}}}:*", count=1000))
         if keys:
             client.delete(*keys)
-        client.hdel("sg:dir:tenants", tenant)
-        client.hdel("sg:dir:keys", f"{tenant}-1")
-        client.incr("sg:dir:version")
+        client.hdel(directory.TENANTS, tenant)
+        client.hdel(directory.KEYS, f"{tenant}-1")
+        client.incr(directory.VERSION)
     finally:
         client.close()
 

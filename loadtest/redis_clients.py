@@ -16,8 +16,9 @@ and each call's latency. A candidate's client is opened, warmed up and closed ar
 phases, so no idle client's background work falls into another's. Rounds rotate the order.
 
 Rows: ``store only`` (a runner that answers at once, no I/O: what the store itself costs per
-call, the same for every client), ``resp.py`` (today's hand-written client; one node only),
-redis-py asyncio, coredis and valkey-glide, on the local Redis (db 9, which no test uses) and
+call, the same for every client), ``resp.py`` (our hand-written client; on the cluster its
+hash-slot router, ``cluster_runner.py``), redis-py asyncio, coredis and valkey-glide, on the
+local Redis (db 9, which no test uses) and
 on a Redis Cluster of three primaries started here with ``redis-server`` (torn down at the
 end). The verdict compares each client's CPU per admission with ``resp.py``'s on one node.
 """
@@ -54,6 +55,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gateway.core.limits import Limits, Scope
 from gateway.core.usage import UsageRecord
+from gateway.quota.cluster_runner import ClusterRunner
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.quota.resp import Script, ScriptRunner
 from loadtest.local import free_port
@@ -146,9 +148,14 @@ async def open_store_only(target: Target) -> AsyncIterator[Runner]:
 
 @contextlib.asynccontextmanager
 async def open_resp(target: Target) -> AsyncIterator[Runner]:
-    runner = ScriptRunner(
-        HOST, target.ports[0], db=target.db, timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S
-    )
+    runner: ScriptRunner | ClusterRunner
+    if target.name == "cluster":  # routed by hash slot (gateway/quota/cluster_runner.py)
+        seeds = [(HOST, port) for port in target.ports]
+        runner = ClusterRunner(seeds, timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S)
+    else:
+        runner = ScriptRunner(
+            HOST, target.ports[0], db=target.db, timeout=TIMEOUT_S, connect_timeout=TIMEOUT_S
+        )
     try:
         yield runner
     finally:
@@ -212,7 +219,7 @@ class Candidate:
 
 CANDIDATES = (
     Candidate("store only", "gateway", open_store_only, cluster=False),
-    Candidate("resp.py", "hiredis", open_resp, cluster=False),  # talks to one node only
+    Candidate("resp.py", "hiredis", open_resp, cluster=True),
     Candidate("redis-py", "redis", open_redis_py, cluster=True),
     Candidate("coredis", "coredis", open_coredis, cluster=True),
     Candidate("valkey-glide", "glide", open_glide, cluster=True),
@@ -507,7 +514,6 @@ def table(rows: Sequence[Row], args: argparse.Namespace, missing: Sequence[str])
         )
     lines += ["", *verdicts(rows)]
     lines += [f"- not measured: {note}" for note in missing]
-    lines.append("- resp.py talks to one node only: it has no cluster row")
     return lines
 
 

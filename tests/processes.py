@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import yaml
 
 from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
+from tests.ledger_db import ledger_records, with_ledger
 from tests.servers import free_port, wait_healthy
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379/0"
@@ -29,14 +30,20 @@ ADMIN_TOKEN = "sk-admin-test-credential"
 VAULT_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
 
-def ledger(url: str, tenant: str) -> list[UsageRecord]:
-    """A tenant's usage ledger, read straight from Redis."""
+def ledger(url: str, tenant: str, at_least: int = 0, timeout: float = 15.0) -> list[UsageRecord]:
+    """A tenant's usage ledger, read straight from the durable ledger (PostgreSQL) that
+    ``gateway_process`` gives every gateway with Redis, once the tenant's hand-off stream in
+    the Redis at ``url`` is empty (all shipped) and it holds ``at_least`` records."""
+    deadline = time.monotonic() + timeout
     client = redis.Redis.from_url(url)
     try:
-        raw = client.zrange(f"sg:{{{tenant}}}:ledger", 0, -1)
+        while client.xlen(f"sg:{{{tenant}}}:handoff") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except redis.ConnectionError:
+        pass  # Redis is down: what is in PostgreSQL is what there is
     finally:
         client.close()
-    return [UsageRecord.model_validate_json(m) for m in raw if isinstance(m, bytes)]
+    return ledger_records(tenant, at_least=at_least, timeout=max(0.0, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,30 @@ class GatewayProcess:
 @contextmanager
 def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
     """``config``'s ``server`` section (if any) with a free port on 127.0.0.1."""
+    with gateway_processes({name: config}, folder) as started:
+        yield started[0]
+
+
+@contextmanager
+def gateway_processes(
+    configs: dict[str, dict[str, Any]], folder: Path
+) -> Iterator[list[GatewayProcess]]:
+    """One process per ``{name: config}``, all started before any is waited for (their
+    start-ups overlap), each on a free port on 127.0.0.1; stopped when the block ends."""
+    with ExitStack() as stack:
+        launched = [stack.enter_context(_launch(c, folder, n)) for n, c in configs.items()]
+        for gateway in launched:
+            wait_healthy(gateway.base_url, gateway.process, gateway.log_path)
+        yield launched
+
+
+@contextmanager
+def _launch(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
     port = free_port()
     path = folder / f"{name}.yaml"
     server = {**config.get("server", {}), "host": "127.0.0.1", "port": port}
-    path.write_text(yaml.safe_dump({**config, "server": server}))
+    # With Redis, the durable ledger this test run uses (tests/ledger_db.py), unless given.
+    path.write_text(yaml.safe_dump({**with_ledger(config), "server": server}))
     log_path = folder / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOVEREIGN_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -76,15 +103,15 @@ def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator
             stderr=subprocess.STDOUT,
             env=env,
         )
+    try:
+        yield GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
+    finally:
+        process.terminate()
         try:
-            wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
-            yield GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def policy_pair(prefix: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from gateway.auth import parse_bearer
 from gateway.auth_failures import AuthFailures
 from gateway.errors import AuthenticationFailed, NotFound
+from gateway.metering.service import Metering
 from gateway.quota.store import QuotaStore
 from gateway.settings import Settings
 from gateway.tenancy.admin import TenantAdmin
@@ -33,6 +34,9 @@ class AdminResources(Protocol):
 
     @property
     def quota_store(self) -> QuotaStore: ...
+
+    @property
+    def metering(self) -> Metering: ...
 
     @property
     def auth_failures(self) -> AuthFailures: ...

@@ -1,7 +1,8 @@
 """The admin API, ``/admin/v1``: tenants, their keys, their usage. Thin: parse, call, return.
 
 Every route sits behind the admin token (``gateway.admin.auth``); the work is done by the
-same ``TenantAdmin`` service the CLI uses, and usage comes from the quota store's ledger.
+same ``TenantAdmin`` service the CLI uses, and usage comes from the ledger (the durable one
+in PostgreSQL with a shared store; the in-process one when embedded).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ async def usage(
     """Totals over ``[from, to)`` (default: this UTC month so far), by model, key and status."""
     await admin.tenant_admin.tenant(tenant_id)  # an unknown tenant is a 404, not zero usage
     since, until = time_range(start, end, dt.datetime.now(dt.UTC))
-    found = await admin.quota_store.usage(tenant_id, since.timestamp(), until.timestamp())
+    found = await admin.metering.usage(tenant_id, since.timestamp(), until.timestamp())
     report = UsageReport.of(tenant_id, since, until, summarise(found), found if records else None)
     body = report.model_dump(mode="json", by_alias=True, exclude=None if records else {"records"})
     return Response(orjson.dumps(body), media_type="application/json")

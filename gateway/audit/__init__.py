@@ -1,14 +1,18 @@
 """The tamper-evident audit trail: one record per request and per admin action, hash-chained
-(optionally HMAC-signed), in PostgreSQL or a JSON Lines file, with retention and GDPR Art. 17
-erasure that keep the chain verifiable.
+(optionally HMAC-signed), in PostgreSQL (a chain per replica, tied together by a periodic
+anchor chain) or a JSON Lines file (one chain), with retention and GDPR Art. 17 erasure that
+keep every chain verifiable.
 
 ::
 
-    records.py   RequestAudit, AdminAudit: the fixed part and the erasable part of a record
-    chain.py     sealing and verification (pure)
-    service.py   AuditTrail (record, verify, purge, erase) and the AuditStore protocol
-    postgres.py  PostgresAuditStore: one chain for all replicas, appended under a row lock
-    file.py      FileAuditStore: the embedded default, with a signed head file beside it
+    records.py          RequestAudit, AdminAudit: the fixed part and the erasable part
+    chain.py            sealing and verifying one chain (pure)
+    anchor.py           anchors: a Merkle root over every chain's head, in a chain (pure)
+    trail_check.py      verifying a whole store: the anchor chain, then every chain
+    service.py          AuditTrail (record, verify, anchor, purge, erase), AuditStore
+    postgres.py         PostgresAuditStore: one chain per writer, each under its own head row
+    postgres_anchor.py  the anchor chain's tables: appended once per interval, by one replica
+    file.py             FileAuditStore: the embedded default, with a signed head file beside it
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Each entry commits to its predecessor::
     hash          = sha256(prev_hash || canonical({seq, at, tenant, kind, body_digest}))
     hmac          = HMAC-SHA256(key, hash)                   optional, with a server key
 
-``canonical`` is orjson with sorted keys. The body holds a *commitment* to the erasable
+The first entry links to its chain's genesis (``chain_genesis``: GENESIS for ``main``, the
+single chain of the file store and of older tables; else a digest of the chain's name), so an
+entry moved to another chain, or a chain renamed, breaks a link. ``canonical`` is orjson
+with sorted keys. The body holds a *commitment* to the erasable
 fields instead of the fields themselves: ``erasable_digest = sha256(salt || canonical(
 {subject_ref, content}))``, with a random salt per record stored beside them, outside every
 hash. Erasure (GDPR Art. 17) deletes the erasable fields *and* the salt: the digest stays, so
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac as hmac_lib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,6 +61,8 @@ ProblemKind = Literal[
     "bad_head",  # that head's signature does not match (forged), or it is unsigned
     "anchor",  # an earlier recorded (seq, hash) is not in the chain any more
     "unreadable",  # a line or row that is not a chain entry at all
+    "vanished",  # a chain an anchor names has no entries and no head any more
+    "went_back",  # a chain's head is behind what an anchor recorded for it
 ]
 
 _RECORD: TypeAdapter[AuditRecord] = TypeAdapter(AuditRecord)
@@ -108,6 +113,19 @@ class ChainHead(BaseModel):
 
 
 EMPTY = ChainHead(seq=0, hash=GENESIS)
+LEGACY_CHAIN = "main"  # the single chain of the file store, and of tables made before chains
+
+
+def chain_genesis(chain: str) -> str:
+    """What a chain's first entry links to: its name, so that no entry can be moved to
+    another chain, nor a chain renamed, without breaking a link. ``main`` keeps GENESIS:
+    the chains written before there were several."""
+    return GENESIS if chain == LEGACY_CHAIN else digest(f"genesis:{chain}".encode())
+
+
+def chain_start(chain: str) -> ChainHead:
+    """The head of an empty chain."""
+    return ChainHead(seq=0, hash=chain_genesis(chain))
 
 
 def sign_head(key: bytes, head: ChainHead) -> str:
@@ -257,6 +275,7 @@ class Problem(BaseModel):
     seq: int
     kind: ProblemKind
     message: str
+    chain: str | None = None  # set where a report covers several chains
 
 
 class VerifyReport(BaseModel):
@@ -308,8 +327,10 @@ class Verifier:
         *,
         head: ChainHead | HeadRecord | None = None,
         anchor: ChainHead | None = None,
+        start: ChainHead = EMPTY,
     ) -> None:
         self._key = hmac_key
+        self._start = start  # the empty chain's head (``chain_start``)
         self._record = head if isinstance(head, HeadRecord) else None
         self._head = head.head if isinstance(head, HeadRecord) else head
         self._anchor = anchor
@@ -345,9 +366,27 @@ class Verifier:
         seq = self._last.seq + 1 if self._last is not None else 1
         self._problem(seq, "unreadable", f"{item.where} is not a chain entry: {item.error}")
 
-    def report(self) -> VerifyReport:
+    @property
+    def cutoffs(self) -> dict[str, float]:
+        """Each tenant's latest purge cut-off seen in this chain so far."""
+        return dict(self._cutoffs)
+
+    @property
+    def last(self) -> ChainHead | None:
+        return self._last.head if self._last is not None else None
+
+    def problem(self, seq: int, kind: ProblemKind, message: str) -> None:
+        """A problem found outside the entries (by whoever checks this chain among others)."""
+        self._problem(seq, kind, message)
+
+    def report(self, cutoffs: Mapping[str, float] | None = None) -> VerifyReport:
+        """``cutoffs``: purge cut-offs recorded in other chains (a purge record lives in one
+        chain and covers the tenant's entries in all of them)."""
+        merged = dict(self._cutoffs)
+        for tenant, before in (cutoffs or {}).items():
+            merged[tenant] = max(merged.get(tenant, before), before)
         for entry in self._pruned:
-            cutoff = self._cutoffs.get(entry.tenant or "")
+            cutoff = merged.get(entry.tenant or "")
             if cutoff is None or entry.at >= cutoff:
                 self._problem(
                     entry.seq,
@@ -372,7 +411,7 @@ class Verifier:
             self._problems.append(Problem(seq=seq, kind=kind, message=message))
 
     def _check_order(self, entry: ChainEntry) -> None:
-        prev = self._last.head if self._last is not None else EMPTY
+        prev = self._last.head if self._last is not None else self._start
         seq = entry.seq
         if seq > prev.seq + 1:
             missing = seq - prev.seq - 1
@@ -441,7 +480,7 @@ class Verifier:
             self._cutoffs[tenant] = max(self._cutoffs.get(tenant, before), before)
 
     def _check_end(self) -> None:
-        last = self._last.head if self._last is not None else EMPTY
+        last = self._last.head if self._last is not None else self._start
         self._check_head_record(last)
         self._check_head(last)
         anchor = self._anchor

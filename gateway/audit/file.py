@@ -25,6 +25,9 @@ chain ends before it: linking new entries to a cut chain would move the head pas
 and hide it. A chain that goes on past its head (a crash between the two writes) is fine.
 Purge and erasure keep every entry's seq and hash, so they leave the head as it is.
 Blocking work runs in threads.
+
+One process writes it (the embedded default): it stays one chain, ``main``, with no anchors;
+its signed head file is what a PostgreSQL trail's anchors are to its chains.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-from collections.abc import AsyncGenerator, Callable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -41,8 +44,10 @@ import orjson
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from gateway.audit.anchor import AnchorEntry, AnchorScan, no_anchors
 from gateway.audit.chain import (
     EMPTY,
+    LEGACY_CHAIN,
     ChainEntry,
     ChainHead,
     Draft,
@@ -57,6 +62,7 @@ from gateway.jsonl import SharedAppendFile, replacement
 T = TypeVar("T")
 _BATCH = 1000
 FILE_NAME = "audit.jsonl"  # the embedded sink's file in its folder (telemetry.audit_dir)
+CHAIN = LEGACY_CHAIN
 _TAIL_BLOCK = 8192
 log = structlog.get_logger("gateway.audit")
 
@@ -73,6 +79,9 @@ class _HeadFile(BaseModel):
 
 
 class FileAuditStore:
+    chain = CHAIN
+    anchored = False  # one chain: its signed head file stands where anchors would
+
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
         self._file = SharedAppendFile(path)
@@ -87,13 +96,32 @@ class FileAuditStore:
             return []
         return await self._locked(lambda: self._append(drafts))
 
-    async def head(self) -> HeadRecord:
+    async def head(self, chain: str | None = None) -> HeadRecord:
         try:
             return await asyncio.to_thread(self._read_head)
         except OSError as exc:
             raise AuditUnavailable(f"the audit head cannot be read: {exc}") from exc
 
-    async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
+    async def chains(self) -> list[str]:
+        return [CHAIN]
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[FileAuditStore]:
+        """Itself: a scan keeps the file it opened, and the head is read before it."""
+        yield self
+
+    @asynccontextmanager
+    async def anchors(self) -> AsyncIterator[AnchorScan]:
+        yield AnchorScan(None, None, no_anchors())
+
+    async def anchor(
+        self, at: float, hmac_key: bytes | None, min_gap: float = 0.0
+    ) -> AnchorEntry | None:
+        return None
+
+    async def entries(
+        self, after_seq: int = 0, limit: int = 1000, chain: str | None = None
+    ) -> list[ChainEntry]:
         found: list[ChainEntry] = []
         async with aclosing(self.scan()) as items:
             async for item in items:
@@ -104,7 +132,7 @@ class FileAuditStore:
         return found
 
     async def scan(
-        self, until_seq: int | None = None
+        self, until_seq: int | None = None, chain: str | None = None
     ) -> AsyncGenerator[ChainEntry | Unreadable, None]:
         """The lines in file order (appends are made in seq order, so that is chain order)."""
         try:

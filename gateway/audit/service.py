@@ -1,9 +1,11 @@
 """The audit trail as the gateway uses it: record, verify, enforce retention, erase a subject.
 
 Stores sit behind one protocol, ``AuditStore``: ``PostgresAuditStore`` for deployments
-(several replicas append to one chain, serialised by a lock row), ``FileAuditStore`` as the
-embedded default. Sealing and verification are pure (``gateway.audit.chain``); this module
-adds the clock, the salts and the keys.
+(each replica appends to a chain of its own, and a periodic anchor commits every chain's
+head into one anchor chain), ``FileAuditStore`` as the embedded default (one chain).
+Sealing and verification are pure (``gateway.audit.chain``, ``gateway.audit.anchor``);
+``gateway.audit.trail_check`` verifies a whole store; this module adds the clock, the
+salts and the keys.
 
 Keys: ``hmac_key`` signs every entry (without it the chain only detects changes made by
 someone who does not recompute the hashes). ``subject_key`` turns a data subject's
@@ -21,20 +23,19 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 
+from gateway.audit.anchor import AnchorEntry
 from gateway.audit.chain import (
     PURGE_ACTION,
     ChainEntry,
     ChainHead,
     Draft,
-    HeadRecord,
-    Unreadable,
-    Verifier,
-    VerifyReport,
     canonical,
     digest,
     draft,
@@ -46,7 +47,10 @@ from gateway.audit.records import (
     Detail,
     RequestAudit,
 )
+from gateway.audit.trail_check import ChainReader, TrailReport, check_trail
 from gateway.core.usage import UsageRecord
+
+log = structlog.get_logger("gateway.audit")
 
 ERASE_ACTION = "subject.erase"
 DAY = 86_400.0
@@ -57,35 +61,45 @@ MIN_KEY_BYTES = 16
 Eraser = Callable[[str, str], Awaitable[int]]
 
 
-class AuditStore(Protocol):
+class AuditStore(ChainReader, Protocol):
+    @property
+    def chain(self) -> str:
+        """The chain this store appends to (the replica's, in PostgreSQL)."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[ChainReader]:
+        """A reader that sees the whole store at one moment (PostgreSQL: one read-only
+        transaction), for verification."""
+        ...
+
     async def append(self, drafts: Sequence[Draft]) -> list[ChainEntry]:
-        """Link the drafts, in order, to the current head and store them: atomically, and
-        one batch at a time across every writer of the chain."""
+        """Link the drafts, in order, to the head of this store's chain and store them:
+        atomically, and one batch at a time across every writer of that chain."""
         ...
 
-    async def head(self) -> ChainHead | HeadRecord | None:
-        """The head the store records apart from the entries; None if it keeps none. A
-        ``HeadRecord`` when it is kept where it must be signed, or may be found missing."""
+    async def entries(
+        self, after_seq: int = 0, limit: int = 1000, chain: str | None = None
+    ) -> list[ChainEntry]:
+        """Up to ``limit`` entries of a chain (None: this store's) above ``after_seq``."""
         ...
 
-    async def entries(self, after_seq: int = 0, limit: int = 1000) -> list[ChainEntry]:
-        """Up to ``limit`` entries with seq above ``after_seq``, in chain order."""
-        ...
-
-    def scan(self, until_seq: int | None = None) -> AsyncIterator[ChainEntry | Unreadable]:
-        """Everything stored, in storage order (seq, or a file's lines), for verification."""
+    async def anchor(
+        self, at: float, hmac_key: bytes | None, min_gap: float = 0.0
+    ) -> AnchorEntry | None:
+        """Commit every chain's head in the next anchor; None if another writer anchored
+        less than ``min_gap`` seconds ago, nothing moved, or the store keeps no anchors."""
         ...
 
     async def tenants(self) -> set[str]:
-        """The tenants that have entries not yet pruned."""
+        """The tenants that have entries not yet pruned (in any chain)."""
         ...
 
     async def purge(self, tenant: str, before: float) -> int:
-        """Prune the tenant's entries made before ``before``; the number pruned."""
+        """Prune the tenant's entries made before ``before``, in every chain; the number."""
         ...
 
     async def erase(self, subject_ref: str) -> int:
-        """Erase the erasable fields of the subject's entries; the number erased."""
+        """Erase the erasable fields of the subject's entries in every chain; the number."""
         ...
 
     async def close(self) -> None: ...
@@ -95,9 +109,9 @@ Written = asyncio.Future[list[ChainEntry]]  # a group's entries, once written
 
 
 class _GroupCommit:
-    """Records that arrive while a write is in flight go together in the next one: the
-    chain has one writer at a time (across replicas), so a lock and a commit per batch
-    rather than per record is what keeps it from becoming the bottleneck.
+    """Records that arrive while a write is in flight go together in the next one: a
+    chain has one writer at a time (its head row's lock, or the file's), so a lock and a
+    commit per batch rather than per record is what keeps it from becoming the bottleneck.
 
     Records are queued in groups (a telemetry flush queues a few hundred at once), each
     with one future: settling a future per record cost the event loop a few microseconds a
@@ -204,8 +218,9 @@ def _first(written: Written) -> asyncio.Future[ChainEntry]:
 
 class ErasureReceipt(BaseModel):
     """Proof of an Art. 17 erasure for the controller's records. ``digest`` covers the
-    subject, time and counts, and is written into the chain's ``subject.erase`` entry at
-    ``audit_seq``; ``hmac`` (with the audit key) shows the gateway issued it."""
+    subject, time and counts, and is written into the ``subject.erase`` entry at
+    ``audit_seq`` of chain ``audit_chain``; ``hmac`` (with the audit key) shows the gateway
+    issued it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -215,6 +230,7 @@ class ErasureReceipt(BaseModel):
     digest: str
     hmac: str | None
     audit_seq: int
+    audit_chain: str = "main"  # receipts from before chains: the single chain
 
 
 def receipt_digest(subject_ref: str, erased_at: float, counts: Mapping[str, int]) -> str:
@@ -338,20 +354,29 @@ class AuditTrail:
         )
         return await self.append(record)
 
-    async def verify(self, anchor: ChainHead | None = None) -> VerifyReport:
-        """Read the head first, then the chain up to it: appends made meanwhile are left for
-        the next run instead of looking like a mismatch. A head kept beside the chain (the
-        file store's) is written after it: the file is read to its end, past the head, where
-        a crash may have left a batch, or half of one."""
-        head = await self.store.head()
-        verifier = Verifier(self._hmac_key, head=head, anchor=anchor)
-        until = None if isinstance(head, HeadRecord) or head is None else head.seq
-        async for item in self.store.scan(until_seq=until):
-            if isinstance(item, Unreadable):
-                verifier.unreadable(item)
-            else:
-                verifier.feed(item)
-        return verifier.report()
+    async def verify(
+        self, anchor: ChainHead | None = None, chain_pins: Mapping[str, ChainHead] | None = None
+    ) -> TrailReport:
+        """Every chain and the anchor chain (``trail_check``). ``anchor``: an anchor recorded
+        elsewhere (a single-chain store: an entry); ``chain_pins``: entries of named chains."""
+        async with self.store.snapshot() as reader:
+            return await check_trail(reader, self._hmac_key, anchor=anchor, chain_pins=chain_pins)
+
+    async def anchor(self, min_gap: float = 0.0) -> AnchorEntry | None:
+        """Commit every chain's head in the anchor chain (see ``AuditStore.anchor``)."""
+        return await self.store.anchor(self._clock(), self._hmac_key, min_gap)
+
+    async def anchor_forever(self, interval_s: float) -> None:
+        """The anchor job, in every replica: the anchor head's row lock and ``min_gap`` let
+        one of them anchor per interval; the others find it done and wait for the next."""
+        if not self.store.anchored:
+            return
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.anchor(min_gap=interval_s * 0.9)
+            except Exception:
+                log.exception("audit.anchor_failed")
 
     async def purge_expired(
         self,
@@ -407,6 +432,7 @@ class AuditTrail:
             digest=receipt,
             hmac=_sign_receipt(self._hmac_key, receipt) if self._hmac_key is not None else None,
             audit_seq=entry.seq,
+            audit_chain=self.store.chain,
         )
 
     def receipt_valid(self, receipt: ErasureReceipt) -> bool:

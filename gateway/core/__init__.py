@@ -11,6 +11,7 @@
     topology.py  Pool, Engine: where requests may go
     usage.py     Usage (an engine's report), UsageRecord (the one ledger record of a request)
     text.py      bounded client strings
+    redis_url.py RedisUrl: store.redis_url parsed (one node, a cluster, a Sentinel service)
 
 Everything above this layer (quota, metering, telemetry, privacy, routing, the pipeline, the
 admin API) imports these; nothing here imports them.

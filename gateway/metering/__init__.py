@@ -11,6 +11,6 @@
     stream_usage.py  the usage a client asked for on a stream, what the engine is asked for,
                  per-chunk usage read and taken out by bytes
     response.py  MeteredResponse: a whole answer, metered after it is sent
-    spool.py     the disk spool for records Redis could not take
+    spool.py     the disk spool for records Redis (or its hand-off to the ledger) could not take
     record.py    (the ledger record now lives in ``gateway.core.usage``)
 """

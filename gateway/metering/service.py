@@ -6,9 +6,11 @@ each time): ``fail_closed`` refuses with 503, ``fail_open`` admits under this re
 limits. After a failure the shared store is not asked again for ``retry_after_failure``
 seconds, so an outage costs no timeouts on the request path.
 
-Metering: one call per request with the engine's usage, exactly once per request id. If the
-shared store is unreachable the record goes to the disk spool (fsynced) and a background task
-replays it when the store is back.
+Metering: one call per request with the engine's usage, exactly once per request id; the
+shared store hands the record on to the durable ledger (``gateway/ledger``). If the shared
+store is unreachable, or its hand-off to the ledger is full (the ledger's database down for a
+while), the record goes to the disk spool (fsynced) and a background task replays it when
+both are back, skipping the ids the durable ledger already holds.
 
 Replicas that die: every replica keeps a heartbeat in the shared store and sweeps the pending
 admissions of replicas whose heartbeat expired, settling each exactly once with no usage
@@ -27,7 +29,8 @@ from redis.exceptions import RedisError
 from gateway.core.limits import Decision
 from gateway.core.tenant import Principal
 from gateway.core.usage import UsageRecord
-from gateway.errors import QuotaExceeded, QuotaStoreUnavailable, RateLimited
+from gateway.errors import LedgerUnavailable, QuotaExceeded, QuotaStoreUnavailable, RateLimited
+from gateway.ledger.durable import DurableLedger
 from gateway.metering.spool import DiskSpool, SpoolEntry
 from gateway.metrics import (
     LEDGER_REPLAYED,
@@ -40,7 +43,7 @@ from gateway.metrics import (
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.pending import PendingAdmission, heartbeat_every
 from gateway.quota.redis_store import RedisQuotaStore
-from gateway.quota.store import QuotaStore
+from gateway.quota.store import HandoffFull, QuotaStore
 
 log = structlog.get_logger("gateway.metering")
 
@@ -117,17 +120,31 @@ class Metering:
         local: MemoryQuotaStore,
         spool: DiskSpool | None,
         retry_after_failure: float = 1.0,
+        ledger: DurableLedger | None = None,
     ) -> None:
-        """``shared`` None: the embedded mode, where ``local`` is the only store."""
+        """``shared`` None: the embedded mode, where ``local`` is the only store (and holds
+        the ledger); else ``ledger`` is where the shared store's records land."""
         self._shared = shared
         self._local = local
         self._spool = spool
+        self._ledger = ledger
         self._retry_after_failure = retry_after_failure
         self._down_until = 0.0
 
     @property
     def embedded(self) -> bool:
         return self._shared is None
+
+    @property
+    def ledger(self) -> DurableLedger | None:
+        return self._ledger
+
+    async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
+        """The tenant's records that ended in [start, end): from the durable ledger, or the
+        in-process one when embedded."""
+        if self._ledger is not None:
+            return await self._ledger.usage(tenant, start, end)
+        return await self._local.usage(tenant, start, end)
 
     def _mark_down(self, exc: BaseException) -> None:
         if time.monotonic() >= self._down_until:
@@ -186,6 +203,9 @@ class Metering:
             try:
                 await self._shared.meter(record, scopes)
                 return
+            except HandoffFull:
+                # Redis is up (admissions go on); only the way to the ledger is full.
+                log.warning("ledger.handoff_full", tenant=record.tenant)
             except STORE_DOWN as exc:
                 self._mark_down(exc)
         await self._spool_entry(SpoolEntry.of(record, scopes))
@@ -209,22 +229,28 @@ class Metering:
         # then in the shared store before that is erased, not after.
         if self._spool is not None:
             erased += await asyncio.to_thread(self._spool.erase_subject, subject_ref)
-        if self._shared is not None:
-            erased += await self._shared.erase_subject(subject_ref)
+        if self._ledger is not None:
+            erased += await self._ledger.erase_subject(subject_ref)
         return erased
 
     async def replay(self) -> int:
         """Send spooled records to the shared store; 0 if there are none or it is still down."""
         if self._shared is None or self._spool is None:
             return 0
-        shared = self._shared
+        shared, ledger = self._shared, self._ledger
 
         async def send(entry: SpoolEntry) -> bool:
             return await shared.meter(entry.record, entry.settle_scopes())
 
+        async def held(entries: list[SpoolEntry]) -> set[tuple[str, str]]:
+            # Past its Redis marker, only the durable ledger knows an id was metered.
+            if ledger is None:
+                return set()
+            return await ledger.held([(e.record.tenant, e.record.request_id) for e in entries])
+
         try:
-            sent = await self._spool.replay(send)
-        except STORE_DOWN:
+            sent = await self._spool.replay(send, held)
+        except (*STORE_DOWN, HandoffFull, LedgerUnavailable):
             return 0
         if sent:
             LEDGER_REPLAYED.inc(sent)
@@ -241,7 +267,11 @@ class Metering:
         settled = 0
         for tenant, request_id, entry in await shared.orphans():
             record = orphan_record(tenant, request_id, entry)
-            if await shared.meter(record, entry.settle_scopes(tenant)):
+            try:
+                metered = await shared.meter(record, entry.settle_scopes(tenant))
+            except HandoffFull:
+                continue  # the admission waits in Redis for the next sweep
+            if metered:
                 settled += 1
                 ORPHANS_SETTLED.inc()
                 log.warning(

@@ -4,7 +4,9 @@ One JSON line per record (with the scopes it settles), appended and fsynced befo
 request's metering counts as done. Each process appends to its own file; replay takes any
 file in the folder (a lock keeps two processes off the same file), sends every line through
 the same exactly-once metering call, and deletes the file only when all of it went through.
-A crash mid-replay is harmless: replaying a line twice meters it once.
+A crash mid-replay is harmless: replaying a line twice meters it once. Before sending a file,
+replay asks (``held``) which of its ids the durable ledger already holds, and skips them: past
+the Redis marker's TTL, the ledger is what knows.
 
 A GDPR erasure rewrites a file (under its lock) into a temporary file renamed over it: an
 appender or replay waiting on the old file finds it unlinked and opens the new one.
@@ -72,9 +74,14 @@ class DiskSpool:
                 count += sum(1 for line in handle if line.strip())
         return count
 
-    async def replay(self, send: Callable[[SpoolEntry], Awaitable[bool]]) -> int:
-        """Send every spooled entry; returns how many were sent. Raises what ``send`` raises
-        (Redis still down): the files stay for the next attempt."""
+    async def replay(
+        self,
+        send: Callable[[SpoolEntry], Awaitable[bool]],
+        held: Callable[[list[SpoolEntry]], Awaitable[set[tuple[str, str]]]] | None = None,
+    ) -> int:
+        """Send every spooled entry whose (tenant, request id) ``held`` does not name; returns
+        how many were sent. Raises what ``send`` or ``held`` raise (Redis or the ledger still
+        down): the files stay for the next attempt."""
         if not self._folder.is_dir():
             return 0
         sent = 0
@@ -91,9 +98,15 @@ class DiskSpool:
                     continue  # another process is replaying or appending to it
                 if os.fstat(handle.fileno()).st_nlink == 0:
                     continue  # replayed and removed before we had the lock
-                for line in handle.read().splitlines():
-                    if line.strip():
-                        await send(SpoolEntry.model_validate(orjson.loads(line)))
+                entries = [
+                    SpoolEntry.model_validate(orjson.loads(line))
+                    for line in handle.read().splitlines()
+                    if line.strip()
+                ]
+                known = await held(entries) if held is not None else set()
+                for entry in entries:
+                    if (entry.record.tenant, entry.record.request_id) not in known:
+                        await send(entry)
                         sent += 1
                 # All through: empty it under the lock (appenders wait), then remove it.
                 handle.truncate(0)

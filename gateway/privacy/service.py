@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.core.text import capped
 from gateway.errors import PolicyUnavailable
@@ -74,7 +75,7 @@ def check_privacy_settings(settings: Settings) -> PolicyCatalogue:
     return catalogue
 
 
-async def build_privacy(settings: Settings, redis: Redis | None) -> Privacy:
+async def build_privacy(settings: Settings, redis: Redis | RedisCluster | None) -> Privacy:
     catalogue = PolicyCatalogue.from_settings(settings)
     vault: PseudonymVault
     key = vault_key(settings, redis is not None)

@@ -1,17 +1,19 @@
-"""Limits and the usage ledger in Redis: one limit, one ledger for all gateway replicas.
+"""Limits in Redis, and the hand-off of usage records to the durable ledger: one limit for all
+gateway replicas. Redis keeps only what admission needs; records go on to PostgreSQL
+(``gateway/ledger``) through a bounded stream per tenant.
 
 Key layout (every key of a tenant shares the hash slot ``{tenant}``, for Redis Cluster)::
 
     sg:{T}:q:<scope>:req | tok | lease | month:YYYYMM   limits of scope "tenant" or "key:<id>"
-    sg:{T}:ledger                                      sorted set: end time ms -> record JSON
-    sg:{T}:metered:<request id>                        exactly-once marker (7 days)
+    sg:{T}:handoff                                     stream of records not yet shipped
+    sg:{T}:metered:<request id>                        exactly-once marker (minutes)
     sg:{T}:pending                                     hash: request id -> reservation
     sg:replica:<gateway id>:alive                      a replica's heartbeat (pending.py)
 
 Admission is one Lua call (``admit.lua``), metering another (``meter.lua``): one round trip
 each per request. Redis errors (``redis.exceptions.ConnectionError``/``TimeoutError``) go up
-to the caller, which applies the tenant's degraded mode. A GDPR erasure (``erase.lua``, one
-call per record) is an admin operation, off that path.
+to the caller, which applies the tenant's degraded mode. A full hand-off stream (the ledger's
+database down for a while) raises ``HandoffFull``: the caller spools the record.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 
-from redis.asyncio import Redis
-
 from gateway.core.limits import Decision, Scope
 from gateway.core.usage import UsageRecord
+from gateway.quota.clients import runner_for
+from gateway.quota.keyspace import RedisClient, scan_keys
 from gateway.quota.pending import HEARTBEAT_TTL_S, PendingAdmission, heartbeat_key
-from gateway.quota.resp import Script, ScriptRunner, runner_for
-from gateway.quota.store import MARKER_TTL_S, check_subject_ref, summarise
+from gateway.quota.resp import HotRunner, Script
+from gateway.quota.store import MARKER_TTL_S, HandoffFull, summarise
 
 _MONTH_TTL_S = 40 * 24 * 3600
 # The orphan sweep runs on the event loop between requests: keys per SCAN and fields per
@@ -57,28 +59,33 @@ def scope_keys(scope: Scope, unix_s: float) -> tuple[str, str, str, str]:
     return f"{base}:req", f"{base}:tok", f"{base}:lease", f"{base}:month:{month_of(unix_s)}"
 
 
-def ledger_key(tenant: str) -> str:
-    return f"{tenant_base(tenant)}:ledger"
+def handoff_key(tenant: str) -> str:
+    """The tenant's stream of usage records on their way to the durable ledger."""
+    return f"{tenant_base(tenant)}:handoff"
 
 
 def pending_key(tenant: str) -> str:
     return f"{tenant_base(tenant)}:pending"
 
 
-# Every tenant's ledger and pending admissions, for SCAN (Redis globs treat braces literally).
-LEDGER_PATTERN = ledger_key("*")
+# Every tenant's hand-off and pending admissions, for SCAN (Redis globs treat braces literally).
+HANDOFF_PATTERN = handoff_key("*")
+# Unshipped records a tenant's stream may hold (metering.handoff_max): ~1 KB each in Redis.
+HANDOFF_MAX = 100_000
 PENDING_PATTERN = pending_key("*")
 
 
 class RedisQuotaStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         lease_seconds: float = 900.0,
-        runner: ScriptRunner | None = None,
+        runner: HotRunner | None = None,
         *,
         gateway: str = "",
         heartbeat_ttl: float = HEARTBEAT_TTL_S,
+        marker_ttl_s: int = MARKER_TTL_S,
+        handoff_max: int = HANDOFF_MAX,
     ) -> None:
         """``runner``: the hot-path connection (default: one to ``redis``'s server);
         ``gateway``: this replica's id, on the reservations it must settle; a replica whose
@@ -86,6 +93,8 @@ class RedisQuotaStore:
         self._redis = redis
         self._gateway = gateway
         self._heartbeat_ttl = heartbeat_ttl
+        self._marker_ttl_s = max(1, marker_ttl_s)
+        self._handoff_max = handoff_max
         self._lease_ms = int(lease_seconds * 1000)
         self._runner = runner or runner_for(redis, 0.5, 0.5)
         # Metering gets a connection of its own, so that an admission never waits behind
@@ -93,8 +102,6 @@ class RedisQuotaStore:
         self._meter_runner = runner_for(redis, 0.5, 0.5) if runner is None else runner
         self._admit = Script(_script("admit.lua"))
         self._meter = Script(_script("meter.lua"))
-        # Through redis-py, not the runners: erasure is rare and must not queue on the hot path.
-        self._erase = redis.register_script(_script("erase.lua"))
 
     async def admit(
         self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
@@ -135,7 +142,7 @@ class RedisQuotaStore:
         base = tenant_base(record.tenant)
         keys = [
             f"{base}:metered:{record.request_id}",
-            ledger_key(record.tenant),
+            handoff_key(record.tenant),
             pending_key(record.tenant),
         ]
         per_scope: list[int] = []
@@ -148,16 +155,19 @@ class RedisQuotaStore:
             self._meter,
             keys,
             [
-                MARKER_TTL_S,
+                self._marker_ttl_s,
                 record.model_dump_json(),
-                int(record.finished_at * 1000),
+                self._handoff_max,
                 record.estimated_tokens,
                 record.total_tokens,
                 record.request_id,
                 1 if record.admitted_shared else 0,
+                1 if record.status == "orphaned" else 0,
                 *per_scope,
             ],
         )
+        if int(done) < 0:
+            raise HandoffFull(record.tenant)
         return bool(done)
 
     async def heartbeat(self) -> None:
@@ -171,42 +181,11 @@ class RedisQuotaStore:
         and in batches (SCAN, then HSCAN per tenant), with the event loop free between them:
         the keyspace holds a marker per request metered in the last week."""
         sweep = _Sweep(self._redis, time.time() - self._heartbeat_ttl)
-        cursor = 0
-        while True:
-            cursor, keys = await self._redis.scan(
-                cursor, match=PENDING_PATTERN, count=_SCAN_COUNT, _type="hash"
-            )
-            for raw_key in keys:
-                await sweep.tenant(raw_key)
-            await asyncio.sleep(0)  # a reply that was already read does not yield
-            if cursor == 0:
-                return sweep.found
-
-    async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
-        members = await self._redis.zrangebyscore(
-            ledger_key(tenant), int(start * 1000), f"({int(end * 1000)}"
-        )
-        return [UsageRecord.model_validate_json(m) for m in members if isinstance(m, bytes)]
-
-    async def erase_subject(self, subject_ref: str) -> int:
-        """Rewrite each of the subject's records, in every tenant's ledger, without its
-        reference. Scans the whole keyspace: an admin call, not for a request's path.
-
-        Each record is replaced on its own (``erase.lua``) with the same score. Records of the
-        same end time ms stay in the same order too: Redis orders them by their JSON, which
-        starts with the request id, unique in a ledger. Records metered while this runs are
-        new processing, not part of the erasure."""
-        pattern = f'*"subject_ref":"{check_subject_ref(subject_ref)}"*'
-        erased = 0
-        # TYPE: an exactly-once marker whose request id ends in "}:ledger" matches the pattern.
-        async for key in self._redis.scan_iter(match=LEDGER_PATTERN, count=1000, _type="zset"):
-            async for member, _ in self._redis.zscan_iter(key, match=pattern, count=1000):
-                record = UsageRecord.model_validate_json(member)
-                if record.subject_ref != subject_ref:
-                    continue  # defensive: the glob is a substring match
-                erased_json = record.model_copy(update={"subject_ref": None}).model_dump_json()
-                erased += int(await self._erase(keys=[key], args=[member, erased_json]))
-        return erased
+        # Every primary of a cluster (keyspace.py); a reply already read does not yield.
+        async for key in scan_keys(self._redis, PENDING_PATTERN, "hash", count=_SCAN_COUNT):
+            await sweep.tenant(key)
+            await asyncio.sleep(0)
+        return sweep.found
 
 
 def _seconds(ms: int) -> float:
@@ -218,7 +197,7 @@ class _Sweep:
 
     _PREFIX, _SUFFIX = "sg:{", "}:pending"
 
-    def __init__(self, redis: Redis, settled_before: float) -> None:
+    def __init__(self, redis: RedisClient, settled_before: float) -> None:
         self._redis = redis
         # Younger than one heartbeat period: its replica may not have beaten yet.
         self._settled_before = settled_before

@@ -11,6 +11,10 @@ here; everything else (directory, admin, usage reads) uses redis-py.
 Failures raise redis-py's own ``ConnectionError``/``TimeoutError``, so callers handle one
 set of exceptions. A timeout or a lost connection fails every call in flight on it (their
 replies could no longer be matched) and the next call reconnects.
+
+``ScriptRunner`` talks to one node. ``HotRunner`` is what the quota store needs of it; a Redis
+Cluster (``cluster_runner.py``: one ScriptRunner per primary, by hash slot) and a Sentinel
+service (``sentinel_runner.py``) have runners of their own behind it (``clients.runner_for``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -129,10 +133,17 @@ class ScriptRunner:
             return protocol
 
     async def _call(self, protocol: _Protocol, args: tuple[object, ...]) -> Any:
+        return await self._wait(protocol, self._send(protocol, args))
+
+    def _send(self, protocol: _Protocol, args: tuple[object, ...]) -> asyncio.Future[Any]:
         assert protocol.transport is not None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.waiting.append(future)
         protocol.send(pack(args))
+        return future
+
+    async def _wait(self, protocol: _Protocol, future: asyncio.Future[Any]) -> Any:
+        assert protocol.transport is not None
         try:
             async with asyncio.timeout(self._timeout):
                 reply = await future
@@ -144,16 +155,36 @@ class ScriptRunner:
             raise ResponseError(str(reply))
         return reply
 
-    async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[object]) -> Any:
+    async def _evalsha(self, protocol: _Protocol, command: tuple[object, ...], asking: bool) -> Any:
+        if not asking:
+            return await self._call(protocol, command)
+        # ASKING holds for the next command on this connection: both leave in one write.
+        flag = self._send(protocol, ("ASKING",))
+        reply = self._send(protocol, command)
+        await self._wait(protocol, flag)
+        return await self._wait(protocol, reply)
+
+    async def evalsha(
+        self, script: Script, keys: Sequence[str], args: Sequence[object], *, asking: bool = False
+    ) -> Any:
+        """``asking``: preceded by ASKING (a cluster slot being imported by this node)."""
         protocol = await self._connection()
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return await self._call(protocol, command)
+            return await self._evalsha(protocol, command, asking)
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
         await self._call(protocol, ("SCRIPT", "LOAD", script.source))
-        return await self._call(protocol, command)
+        return await self._evalsha(protocol, command, asking)
+
+    async def command(self, *args: object) -> Any:
+        """Any other command on the same connection (the cluster's slot map, a PING)."""
+        return await self._call(await self._connection(), args)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._address
 
     def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
@@ -161,22 +192,14 @@ class ScriptRunner:
         self._protocol = None
 
 
-def runner_for(client: Any, timeout: float, connect_timeout: float) -> ScriptRunner:
-    """A runner to the same server, database and credentials as a redis-py client."""
-    kwargs = client.connection_pool.connection_kwargs
-    tls = None
-    if "ssl" in client.connection_pool.connection_class.__name__.lower():
-        tls = ssl.create_default_context()
-    return ScriptRunner(
-        kwargs.get("host", "127.0.0.1"),
-        int(kwargs.get("port", 6379)),
-        db=int(kwargs.get("db", 0) or 0),
-        username=kwargs.get("username"),
-        password=kwargs.get("password"),
-        tls=tls,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-    )
+class HotRunner(Protocol):
+    """What the quota store calls on a request's path: one node, a cluster or Sentinel."""
+
+    async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[object]) -> Any:
+        """Run ``script`` (loading it on NOSCRIPT); redis-py's exceptions on failure."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Script:

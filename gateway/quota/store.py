@@ -1,8 +1,9 @@
 """The quota store seam: admission against limits, and exactly-once metering into the ledger.
 
-Two implementations: ``RedisQuotaStore`` (shared by every replica) and ``MemoryQuotaStore``
-(one process: the embedded default, and the local limits of a fail-open tenant while Redis is
-unreachable). Both keep the same semantics, tested by the same tests.
+Two implementations: ``RedisQuotaStore`` (shared by every replica; it hands records on to the
+durable ledger, ``gateway/ledger``) and ``MemoryQuotaStore`` (one process: the embedded
+default, which keeps its ledger in memory, and the local limits of a fail-open tenant while
+Redis is unreachable). Both keep the same semantics, tested by the same tests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from gateway.core.usage import UsageRecord
 WINDOW_S = 60.0
 # "Tokens left" of a scope whose bucket was not read (an earlier limit refused first).
 TOKENS_UNKNOWN = -(10**15)
-MARKER_TTL_S = 7 * 24 * 3600  # longer than any retry or disk-spool replay of a request id
+# How long Redis remembers that a request id was metered (``store.marker_ttl_minutes``):
+# memory is rate x TTL x ~250 bytes a marker (measured: loadtest/ledger_memory.py), so
+# minutes, not days (7 days at 1,000 req/s: ~150 GB); past it the durable
+# ledger is the exactly-once authority (gateway/ledger/__init__.py).
+MARKER_TTL_S = 10 * 60
 _SUBJECT_REF = re.compile(r"[0-9a-f]+")
 
 
@@ -30,6 +35,11 @@ def check_subject_ref(subject_ref: str) -> str:
     return subject_ref
 
 
+class HandoffFull(Exception):
+    """The tenant's hand-off stream to the durable ledger holds its cap of unshipped records
+    (the ledger's database is down or slow): nothing was settled; spool the record."""
+
+
 class QuotaStore(Protocol):
     async def admit(
         self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
@@ -38,8 +48,14 @@ class QuotaStore(Protocol):
         ...
 
     async def meter(self, record: UsageRecord, scopes: Sequence[Scope]) -> bool:
-        """Append the record and settle the admission; True the first time for its id."""
+        """Hand the record to the ledger and settle the admission; True the first time for
+        its id. Raises ``HandoffFull`` (nothing settled) when the ledger cannot take it now."""
         ...
+
+
+class Ledger(Protocol):
+    """Where usage records are read and erased: PostgreSQL (``gateway/ledger``) with a
+    shared store, the in-process store when embedded."""
 
     async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
         """The tenant's ledger records that ended in [start, end), oldest first."""

@@ -314,14 +314,17 @@ def subject_key(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
-async def open_audit_trail(settings: Settings) -> AuditTrail:
+async def open_audit_trail(settings: Settings, chain: str = "cli") -> AuditTrail:
     """The configured audit sink (PostgreSQL, else the file), with its keys: the gateway's,
-    and the CLIs' that record admin changes or erase subjects."""
+    and the CLIs' that record admin changes or erase subjects. ``chain``: the PostgreSQL
+    chain this process appends to (a replica's own; the CLIs share ``cli``)."""
     telemetry = settings.telemetry
     sink = telemetry.audit
     store: AuditStore
     if sink is not None and sink.dsn is not None:
-        store = await PostgresAuditStore.open(sink.dsn.get_secret_value())
+        store = await PostgresAuditStore.open(
+            sink.dsn.get_secret_value(), schema=sink.schema_name, chain=chain
+        )
     else:
         path = sink.path if sink is not None and sink.path else telemetry.audit_dir
         store = FileAuditStore(path / FILE_NAME if path.suffix == "" else path)
@@ -335,7 +338,8 @@ async def build_observability(settings: Settings, gateway: str) -> Observability
     traces = settings.telemetry.traces
     endpoint = str(traces.endpoint) if traces is not None else None
     provider = build_tracer_provider(service_name="sovereign-gateway", endpoint=endpoint)
-    trail = await open_audit_trail(settings)
+    sink = settings.telemetry.audit
+    trail = await open_audit_trail(settings, chain=(sink.chain if sink else None) or gateway)
     return Observability(
         provider,
         trail,

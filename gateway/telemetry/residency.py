@@ -44,6 +44,10 @@ def residency_problems(settings: Settings) -> list[str]:
     if settings.store.redis_url is not None:
         check("the shared store (store.redis_url)", settings.store.jurisdiction,
               settings.store.operator)  # fmt: skip
+    metering = settings.metering
+    if metering.ledger_dsn is not None:
+        check("the usage ledger (metering.ledger_dsn)", metering.ledger_jurisdiction,
+              metering.ledger_operator)  # fmt: skip
     for pool in settings.pools:
         check(f"engine pool {pool.name!r}", pool.jurisdiction)
     return problems

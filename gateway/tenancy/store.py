@@ -3,8 +3,17 @@
 Every change bumps a version number; replicas poll it (a GET every 250 ms by default) and
 reload on change, which is how a revocation reaches every replica within a second.
 
-Redis layout: ``sg:dir:tenants`` (hash: tenant id -> JSON), ``sg:dir:keys`` (hash: key id ->
-JSON) and ``sg:dir:version`` (counter).
+Redis layout: ``sg:{dir}:tenants`` (hash: tenant id -> JSON), ``sg:{dir}:keys`` (hash: key id
+-> JSON) and ``sg:{dir}:version`` (counter). One hash tag, so that on Redis Cluster the three
+share a slot and a change stays one transaction.
+
+Releases before Redis Cluster support kept them as ``sg:dir:tenants|keys|version``. The first
+replica of this release to read the directory copies them to the new names, in one script,
+if the new version key does not exist yet (never again after: a copy made later would undo
+changes made since). The old keys are left for a rollback; a change made through a replica of
+the old release after the copy (during a rolling upgrade) is not seen by the new ones: make
+changes, above all revocations, through the new release, or repeat them once every replica
+runs it. A cluster never held the old names (the old release could not use one).
 
 A record this release cannot read (a newer release's field during a rolling upgrade, or a
 damaged value) is left out of the snapshot and named in ``Snapshot.unreadable``: that tenant
@@ -21,12 +30,27 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.tenancy.records import KeyRecord, TenantRecord
 
-TENANTS = "sg:dir:tenants"
-KEYS = "sg:dir:keys"
-VERSION = "sg:dir:version"
+TENANTS = "sg:{dir}:tenants"
+KEYS = "sg:{dir}:keys"
+VERSION = "sg:{dir}:version"
+OLD_KEYS = ("sg:dir:tenants", "sg:dir:keys", "sg:dir:version")  # before the hash tag
+
+# Copy the old names to the new ones, unless the new directory exists already.
+_MIGRATE = """
+if redis.call('EXISTS', KEYS[6]) == 1 or redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
+local copied = 0
+for i = 1, 2 do
+  local pairs = redis.call('HGETALL', KEYS[i])
+  for j = 1, #pairs, 2 do redis.call('HSET', KEYS[i + 3], pairs[j], pairs[j + 1]) end
+  copied = copied + #pairs / 2
+end
+redis.call('SET', KEYS[6], tonumber(redis.call('GET', KEYS[3])) + 1)
+return copied
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +79,32 @@ class DirectoryStore(Protocol):
 
 
 class RedisDirectoryStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis | RedisCluster) -> None:
         self._redis = redis
+        self._migrated = isinstance(redis, RedisCluster)
+
+    async def migrate(self) -> int:
+        """Records copied from the old key names (-1: nothing to copy; see the docstring)."""
+        self._migrated = True
+        script = self._redis.register_script(_MIGRATE)
+        return int(await script(keys=[*OLD_KEYS, TENANTS, KEYS, VERSION]))
+
+    async def _ready(self) -> None:
+        if not self._migrated:
+            await self.migrate()
 
     async def version(self) -> int:
+        await self._ready()
         return int(await self._redis.get(VERSION) or 0)
 
+    async def tenant_ids(self) -> set[str]:
+        """The ids of the tenants in the directory (HKEYS: no records parsed)."""
+        await self._ready()
+        ids: list[bytes | str] = await self._redis.hkeys(TENANTS)
+        return {i.decode() if isinstance(i, bytes) else str(i) for i in ids}
+
     async def snapshot(self) -> Snapshot:
+        await self._ready()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.get(VERSION)
             pipe.hgetall(TENANTS)
@@ -76,6 +119,7 @@ class RedisDirectoryStore:
         )
 
     async def _write(self, table: str, field: str, value: str) -> None:
+        await self._ready()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(table, field, value)
             pipe.incr(VERSION)
@@ -91,6 +135,7 @@ class RedisDirectoryStore:
         await self._write(KEYS, key.id, key.model_dump_json())
 
     async def add_key(self, key: KeyRecord) -> bool:
+        await self._ready()
         if not await self._redis.hsetnx(KEYS, key.id, key.model_dump_json()):
             return False
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from policies.pseudonym.placeholders import PLACEHOLDER_RE, check_entity, identity_key
@@ -88,7 +89,9 @@ def _unpad(data: bytes) -> bytes:
 
 
 class RedisPseudonymVault:
-    def __init__(self, client: Redis, key: bytes, ttl_seconds: int = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, key: bytes, ttl_seconds: int = DEFAULT_TTL_S
+    ) -> None:
         if len(key) != 32:
             raise ValueError("the pseudonym vault key must be 32 bytes")
         if ttl_seconds <= 0:

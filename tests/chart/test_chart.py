@@ -3,7 +3,9 @@ schema validation, render) and every rendered manifest checked against the Kuber
 schemas (kubernetes-validate, offline).
 
 Value sets: the defaults (minimal), two sites with B200 and RTX Pro 6000 pools
-(examples/two-sites.yaml) and an external Redis (examples/external-redis.yaml). Beyond
+(examples/two-sites.yaml) and an external Redis: one node (examples/external-redis.yaml), a
+Redis Cluster over TLS with a password from a Secret (external-redis-cluster.yaml) and a
+Sentinel service (external-redis-sentinel.yaml). Beyond
 validity, the rendered objects are checked for what the chart promises: selectors, GPU
 resources and placement, NetworkPolicy rules, and a gateway configuration that the gateway
 itself accepts and that matches the launch profiles of serving/.
@@ -12,6 +14,7 @@ itself accepts and that matches the launch profiles of serving/.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,14 @@ ONE_POOL = {
 }  # fmt: skip
 
 
+EXAMPLES = (
+    "two-sites.yaml",
+    "external-redis.yaml",
+    "external-redis-cluster.yaml",
+    "external-redis-sentinel.yaml",
+)
+
+
 def example(name: str) -> dict[str, Any]:
     values: dict[str, Any] = yaml.safe_load((CHART / "examples" / name).read_text())
     return values
@@ -50,8 +61,18 @@ def chart() -> Iterator[helm.Chart]:
         yield loaded
 
 
+# Every release names its usage ledger's address (the chart refuses to render without it).
+LEDGER = {"cidr": "10.0.9.5/32"}
+
+
+def with_ledger(values: dict[str, Any] | None) -> dict[str, Any]:
+    values = dict(values or {})
+    values["ledger"] = {**LEDGER, **values.get("ledger", {})}
+    return values
+
+
 def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
-    files = chart.render(values or {}, name="sg", namespace="llm")
+    files = chart.render(with_ledger(values), name="sg", namespace="llm")
     docs: list[Manifest] = []
     for path, text in sorted(files.items()):
         if path.endswith("NOTES.txt"):
@@ -76,7 +97,7 @@ def gateway_config(docs: list[Manifest]) -> dict[str, Any]:
 
 
 def test_lint_is_clean_with_every_example() -> None:
-    for values in ({}, ONE_POOL, example("two-sites.yaml"), example("external-redis.yaml")):
+    for values in ({}, ONE_POOL, *(example(name) for name in EXAMPLES)):
         report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE}")
         assert report["errors"] == [], report
         assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
@@ -84,8 +105,8 @@ def test_lint_is_clean_with_every_example() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{}, ONE_POOL, example("two-sites.yaml"), example("external-redis.yaml")],
-    ids=["minimal", "one-pool", "two-sites", "external-redis"],
+    [{}, ONE_POOL, *(example(name) for name in EXAMPLES)],
+    ids=["minimal", "one-pool", *(name.removesuffix(".yaml") for name in EXAMPLES)],
 )
 def test_every_rendered_manifest_is_valid_kubernetes(
     chart: helm.Chart, values: dict[str, Any]
@@ -117,6 +138,18 @@ BAD_VALUES = [
                              "profile": "b200/llama-3.1-8b", "replicas": 1}]}}, "name"),
     ({"redis": {"enabled": False, "port": 6379, "jurisdiction": "DE", "operator": "x",
                 "external": {"url": "", "cidr": ""}}}, "external"),
+    ({"redis": {"enabled": False, "port": 6379, "jurisdiction": "DE", "operator": "x",
+                "external": {"mode": "cluster", "nodes": [], "cidr": "10.0.0.0/24"}}},
+     "nodes"),
+    ({"redis": {"enabled": False, "port": 6379, "jurisdiction": "DE", "operator": "x",
+                "external": {"mode": "sentinel", "nodes": ["s1:26379"], "cidr": "10.0.0.0/24"}}},
+     "service"),
+    ({"redis": {"enabled": False, "port": 6379, "jurisdiction": "DE", "operator": "x",
+                "external": {"mode": "sharded", "url": "redis://h", "cidr": "10.0.0.0/24"}}},
+     "mode"),
+    ({"redis": {"enabled": False, "port": 6379, "jurisdiction": "DE", "operator": "x",
+                "external": {"mode": "cluster", "nodes": ["h1"], "cidr": "10.0.0.0/24"}}},
+     "nodes"),
     ({"sinks": [{"name": "otel", "kind": "traces", "cidr": "10.0.0.1/32", "port": 4318,
                  "jurisdiction": "DE", "operator": "x"}]}, "url"),
     ({"sinks": [{"name": "otel", "cidr": "10.0.0.1/32", "port": 4318, "operator": "x"}]},
@@ -191,6 +224,7 @@ def test_minimal_gateway_objects(chart: helm.Chart) -> None:
     assert set(secrets) == {
         "SOVEREIGN_ADMIN__TOKEN_HASH", "SOVEREIGN_SECURITY__KEY_PEPPER",
         "SOVEREIGN_SECURITY__PSEUDONYM_KEY", "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY",
+        "SOVEREIGN_METERING__LEDGER_DSN",
     }  # fmt: skip
     assert {s["name"] for s in secrets.values()} == {"sovereign-gateway"}
     assert not find(docs, "Secret")  # referenced, never written
@@ -203,6 +237,8 @@ SECRET_VALUES = {
     "SOVEREIGN_SECURITY__PSEUDONYM_KEY": base64.b64encode(b"k" * 32).decode(),
     "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY": base64.b64encode(b"h" * 32).decode(),
     "SOVEREIGN_TELEMETRY__AUDIT__DSN": "postgresql://audit@10.10.4.20/audit",
+    "SOVEREIGN_METERING__LEDGER_DSN": "postgresql://ledger@10.10.4.20/ledger",
+    "SG_REDIS_PASSWORD": "redis-password-from-the-secret",
 }
 
 
@@ -213,9 +249,16 @@ def started_settings(
     Deployment sets from the Secret; then the start-up residency check."""
     (deployment,) = find(docs, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
     for entry in container["env"]:
         if "secretKeyRef" in entry.get("valueFrom", {}):
-            monkeypatch.setenv(entry["name"], SECRET_VALUES[entry["name"]])
+            env[entry["name"]] = SECRET_VALUES[entry["name"]]
+        elif "value" in entry:  # $(NAME) of an earlier variable expanded, as Kubernetes does
+            env[entry["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"]
+            )
+        if entry["name"] in env:
+            monkeypatch.setenv(entry["name"], env[entry["name"]])
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(gateway_config(docs)))
     settings = load_settings(path)  # the gateway's own validation
@@ -225,8 +268,8 @@ def started_settings(
 
 @pytest.mark.parametrize(
     "values",
-    [{}, ONE_POOL, example("two-sites.yaml"), example("external-redis.yaml")],
-    ids=["minimal", "one-pool", "two-sites", "external-redis"],
+    [{}, ONE_POOL, *(example(name) for name in EXAMPLES)],
+    ids=["minimal", "one-pool", *(name.removesuffix(".yaml") for name in EXAMPLES)],
 )
 def test_the_gateway_starts_with_its_rendered_configuration(
     chart: helm.Chart,
@@ -253,6 +296,28 @@ def test_two_sites_send_audit_to_postgres_and_traces_to_the_collector(
     assert audit.operator == "Stadtwerke Beispiel GmbH"
     assert settings.telemetry.traces is not None
     assert str(settings.telemetry.traces.endpoint).startswith("http://10.20.8.5:4318")
+
+
+def test_every_release_sends_usage_to_its_ledger_in_the_jurisdiction(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render(chart, example("two-sites.yaml"))
+    settings = started_settings(docs, tmp_path, monkeypatch)
+    metering = settings.metering
+    assert metering.ledger_dsn is not None
+    assert metering.ledger_dsn.get_secret_value() == "postgresql://ledger@10.10.4.20/ledger"
+    assert (metering.ledger_jurisdiction, metering.ledger_operator) == (
+        "DE",
+        "Stadtwerke Beispiel GmbH",
+    )
+    assert metering.ledger_schema == "sovereign_ledger"
+    assert metering.billing_retention_days == 3650
+    # The DSN comes from the Secret, never the ConfigMap.
+    assert "ledger_dsn" not in gateway_config(docs)["metering"]
+    with pytest.raises(helm.HelmRenderError, match=r"ledger\.cidr is required"):
+        chart.render({"ledger": {"cidr": ""}}, name="sg", namespace="llm")
+    with pytest.raises(helm.HelmRenderError, match="ledger's database is in US"):
+        render(chart, {"ledger": {"jurisdiction": "US", "operator": "x"}})
 
 
 def test_two_sites_place_each_pool_on_its_site_and_gpu_class(chart: helm.Chart) -> None:
@@ -346,7 +411,7 @@ def test_the_gateway_sends_only_to_its_engines_stores_sinks_and_dns(chart: helm.
                             ports))  # fmt: skip
     assert sorted(targets, key=str) == sorted(
         [("dns", [53, 53]), ("engine", [8000]), ("redis", [6379]),
-         ("10.10.4.20/32", [5432]), ("10.20.8.5/32", [4318])],
+         ("10.10.4.20/32", [5432]), ("10.10.4.20/32", [5432]), ("10.20.8.5/32", [4318])],
         key=str,
     )  # fmt: skip
     metrics = [r for r in gateway["ingress"] if r["ports"][0]["port"] == 9464]
@@ -369,6 +434,87 @@ def test_an_external_redis_replaces_the_statefulset(chart: helm.Chart) -> None:
     egress = _policy(docs, "gateway")["egress"]
     assert {"to": [{"ipBlock": {"cidr": "10.10.2.7/32"}}],
             "ports": [{"port": 6379, "protocol": "TCP"}]} in egress  # fmt: skip
+
+
+def _gateway_container(docs: list[Manifest]) -> Manifest:
+    (deployment,) = find(docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
+
+
+def test_an_external_cluster_over_tls_with_a_password_from_a_secret(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render(chart, example("external-redis-cluster.yaml"))
+    assert not [s for s in find(docs, "StatefulSet") if s["metadata"]["name"].endswith("redis")]
+    nodes = "10.10.2.11:6379,10.10.2.12:6379,10.10.2.13:6379"
+    query = "ssl_ca_certs=/etc/sovereign-redis-tls/ca.crt"
+    # No password in the ConfigMap: the Deployment sets the URL with it, from the Secret.
+    assert gateway_config(docs)["store"]["redis_url"] == f"rediss+cluster://{nodes}?{query}"
+    container = _gateway_container(docs)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SG_REDIS_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "redis-credentials", "key": "password"}
+    }
+    url = env["SOVEREIGN_STORE__REDIS_URL"]["value"]
+    assert url == f"rediss+cluster://gateway:$(SG_REDIS_PASSWORD)@{nodes}?{query}"
+    assert {"name": "redis-tls", "mountPath": "/etc/sovereign-redis-tls", "readOnly": True} in (
+        container["volumeMounts"]
+    )
+    (deployment,) = find(docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["redis-tls"]["secret"] == {
+        "secretName": "redis-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]
+    }  # fmt: skip
+    store = started_settings(docs, tmp_path, monkeypatch).store.redis
+    assert store is not None
+    assert store.kind == "cluster"
+    assert store.tls
+    assert (store.username, store.password) == ("gateway", SECRET_VALUES["SG_REDIS_PASSWORD"])
+    assert store.ca_certs == "/etc/sovereign-redis-tls/ca.crt"
+    assert len(store.hosts) == 3
+
+
+def test_an_external_sentinel_service(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render(chart, example("external-redis-sentinel.yaml"))
+    sentinels = "10.10.3.21:26379,10.10.3.22:26379,10.10.3.23:26379"
+    assert gateway_config(docs)["store"]["redis_url"] == f"redis+sentinel://{sentinels}/sg-main/2"
+    env = {e["name"]: e for e in _gateway_container(docs)["env"]}
+    assert env["SG_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
+    store = started_settings(docs, tmp_path, monkeypatch).store.redis
+    assert store is not None
+    assert store.kind == "sentinel"
+    assert (store.service, store.db, store.tls) == ("sg-main", 2, False)
+    assert store.password == SECRET_VALUES["SG_REDIS_PASSWORD"]
+    # The gateway reaches the sentinels (26379) and the data nodes (redis.port).
+    egress = _policy(docs, "gateway")["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.10.3.0/24"}}],
+            "ports": [{"port": 6379, "protocol": "TCP"},
+                      {"port": 26379, "protocol": "TCP"}]} in egress  # fmt: skip
+
+
+def test_a_single_external_redis_gets_its_password_and_ca_too(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = example("external-redis.yaml")
+    values["redis"]["external"] |= {
+        "url": "rediss://redis.intern.example.de:6380/1",
+        "passwordSecret": {"name": "redis-credentials"},
+        "tls": {"enabled": True, "caSecret": {"name": "redis-ca"}},
+    }
+    docs = render(chart, values)
+    env = {e["name"]: e for e in _gateway_container(docs)["env"]}
+    assert env["SOVEREIGN_STORE__REDIS_URL"]["value"] == (
+        "rediss://:$(SG_REDIS_PASSWORD)@redis.intern.example.de:6380/1"
+        "?ssl_ca_certs=/etc/sovereign-redis-tls/ca.crt"
+    )
+    store = started_settings(docs, tmp_path, monkeypatch).store.redis
+    assert store is not None
+    assert store.kind == "single"
+    assert store.db == 1
+    assert store.password == SECRET_VALUES["SG_REDIS_PASSWORD"]
 
 
 def test_monitoring_objects(chart: helm.Chart) -> None:

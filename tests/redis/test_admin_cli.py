@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -26,9 +27,11 @@ from gateway.audit.service import AuditTrail
 from gateway.auth import hash_key
 from gateway.cli import main
 from gateway.core.usage import UsageRecord
-from gateway.quota.redis_store import RedisQuotaStore, tenant_base
+from gateway.ledger.durable import DurableLedger
+from gateway.quota.redis_store import RedisQuotaStore, handoff_key, tenant_base
 from gateway.tenancy.records import KeyRecord, TenantRecord
 from gateway.tenancy.store import KEYS, TENANTS, VERSION
+from tests.ledger_db import PG_DSN, RUN_SCHEMA, metering_section
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -37,7 +40,12 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "gateway.yaml"
     audit_dir = tmp_path / "audit"  # the embedded audit sink: every change is recorded there
-    path.write_text(f"store:\n  redis_url: {REDIS_URL}\ntelemetry:\n  audit_dir: {audit_dir}\n")
+    config = {
+        "store": {"redis_url": REDIS_URL},
+        "metering": metering_section(),  # usage export reads the durable ledger
+        "telemetry": {"audit_dir": str(audit_dir)},
+    }
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -303,12 +311,18 @@ def export_usage(
 
 
 async def seed_ledger(records: list[UsageRecord]) -> None:
+    """Metered as a gateway meters, then shipped from Redis into the durable ledger."""
     redis = Redis.from_url(REDIS_URL)
+    durable = DurableLedger(redis, PG_DSN, "admin-cli-test", schema_name=RUN_SCHEMA)
     try:
         store = RedisQuotaStore(redis)
         for record in records:
             assert await store.meter(record, scopes=())
+        while await redis.xlen(handoff_key(records[0].tenant)):
+            await durable.shipper.ship_once()
+            await asyncio.sleep(0.02)
     finally:
+        await durable.close()
         await redis.aclose()
 
 

@@ -30,6 +30,7 @@ from gateway.auth import hash_key
 from gateway.cli import main
 from gateway.settings import load_settings
 from gateway.tenancy.store import KEYS, TENANTS
+from tests.ledger_db import ledger_records, metering_section
 from tests.unit.test_privacy_gateway import EchoEngine
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,7 +49,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
     settings = {
         "store": {"redis_url": REDIS_URL, "jurisdiction": "DE", "operator": "self"},
         "security": {"pseudonym_key": base64.b64encode(os.urandom(32)).decode()},
-        "metering": {"spool_dir": str(tmp_path / "spool")},
+        "metering": metering_section(spool_dir=str(tmp_path / "spool")),
         "telemetry": {"audit_dir": str(tmp_path / "audit")},
         "privacy": {"policy_files": [str(policy)]},
         "pools": [{"name": "de", "jurisdiction": "DE", "site": "de-muc-1",
@@ -81,6 +82,8 @@ def _serve(config: Path) -> tuple[str, str]:
                 headers={"authorization": f"Bearer {key}", "x-sovereign-subject": subject},
             )
             assert response.status_code == 200
+        # Metered, then shipped from Redis to PostgreSQL by the running gateway's shipper.
+        ledger_records(settings.tenants[0].id, at_least=4)
         audit = client.app_state["resources"].observability.audit
         return audit.subject_ref(SUBJECT), audit.subject_ref(OTHER)
 
@@ -90,9 +93,9 @@ def test_audit_erase_with_the_configuration_reaches_every_store(
 ) -> None:
     ref, other = _serve(config)
     tenant = load_settings(config).tenants[0].id
+    ledger = ledger_records(tenant, at_least=4)  # shipped to PostgreSQL by the gateway
+    assert sum(r.subject_ref == ref for r in ledger) == 3
     with Redis.from_url(REDIS_URL) as redis:
-        ledger = redis.zrange(f"sg:{{{tenant}}}:ledger", 0, -1)
-        assert sum(ref.encode() in m for m in ledger) == 3
         subject_sets = list(redis.scan_iter(match=f"sg:{{{tenant}}}:pseudonym-subject:*"))
         assert len(subject_sets) == 2  # one per subject
 
@@ -107,11 +110,11 @@ def test_audit_erase_with_the_configuration_reaches_every_store(
         "audit": 3, "content_log": 3, "ledger": 3, "pseudonym_vault": 2,
     }  # fmt: skip
 
+    ledger = ledger_records(tenant, at_least=4)
+    assert len(ledger) == 4  # the billing records stay ...
+    assert not any(r.subject_ref == ref for r in ledger)  # ... without the subject
+    assert sum(r.subject_ref == other for r in ledger) == 1
     with Redis.from_url(REDIS_URL) as redis:
-        ledger = redis.zrange(f"sg:{{{tenant}}}:ledger", 0, -1)
-        assert len(ledger) == 4  # the billing records stay ...
-        assert not any(ref.encode() in m for m in ledger)  # ... without the subject
-        assert sum(other.encode() in m for m in ledger) == 1
         assert len(list(redis.scan_iter(match=f"sg:{{{tenant}}}:pseudonym-subject:*"))) == 1
     content = (config.parent / "audit" / "content.jsonl").read_bytes().splitlines()
     assert [orjson.loads(line)["subject_ref"] for line in content] == [other]

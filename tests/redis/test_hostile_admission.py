@@ -22,8 +22,9 @@ from gateway.app import create_app
 from gateway.auth import hash_key
 from gateway.core.limits import Limits, Scope
 from gateway.core.usage import UsageRecord
-from gateway.quota.redis_store import ledger_key, scope_keys, tenant_base
+from gateway.quota.redis_store import scope_keys, tenant_base
 from gateway.upstream.forwarder import Forwarder
+from tests.ledger_db import ledger_records, metering_section
 from tests.unit.conftest import FakeEngines, make_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -60,9 +61,9 @@ class Tenant:
         level = self.redis.hget(scope_keys(self.scope(), time.time())[1], "level")
         return None if level is None else float(level)
 
-    def ledger(self) -> list[UsageRecord]:
-        members: list[bytes] = self.redis.zrange(ledger_key(self.id), 0, -1)  # type: ignore[assignment]
-        return [UsageRecord.model_validate_json(m) for m in members]
+    def ledger(self, at_least: int = 1) -> list[UsageRecord]:
+        """The tenant's records in the durable ledger, once shipped there from Redis."""
+        return ledger_records(self.id, at_least=at_least)
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def tenant(engines: FakeEngines, tmp_path_factory: pytest.TempPathFactory) -> It
             "audit_dir": str(folder / "audit"),
             "flush_interval_ms": 0,
         },
-        metering={"spool_dir": str(folder / "spool")},
+        metering=metering_section(spool_dir=str(folder / "spool")),
         tenants=[{"id": name, "limits": LIMITS, "api_keys": [{"id": name, "hash": hash_key(key)}]}],
     )
     redis_client = redis.Redis.from_url(REDIS_URL)

@@ -3,7 +3,8 @@
 ``RedisQuotaStore`` on the real Redis at 127.0.0.1:6379, with two separate clients standing for
 two gateway replicas (the tests alternate between them), and ``MemoryQuotaStore``, where both
 "replicas" are the one in-process store. Every test uses its own tenant ids, and the Redis keys
-of those tenants are deleted afterwards.
+of those tenants are deleted afterwards. With Redis, the ledger is the durable one
+(PostgreSQL, the shared test schema: tests/ledger_db.py), read once the records are shipped.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from gateway.core.limits import Decision, Limits, Scope, scopes_for
 from gateway.core.usage import UsageRecord
+from gateway.ledger.durable import DurableLedger
 from gateway.quota.memory_store import MemoryQuotaStore
-from gateway.quota.redis_store import RedisQuotaStore, ledger_key, scope_keys, tenant_base
+from gateway.quota.redis_store import RedisQuotaStore, handoff_key, scope_keys, tenant_base
 from gateway.quota.store import QuotaStore
+from tests.ledger_db import PG_DSN, RUN_SCHEMA
 from tests.records import usage_record as make_record
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -38,6 +41,25 @@ class Backend:
     redis: Redis | None = None
     memory: MemoryQuotaStore | None = None
     tenants: list[str] = field(default_factory=list)
+    ledger: DurableLedger | None = None
+
+    async def usage(self, tenant: str, start: float, end: float) -> list[UsageRecord]:
+        """The tenant's ledger: in memory, or in PostgreSQL once Redis's hand-off is shipped
+        (by this shipper or another replica's: an empty stream means committed)."""
+        if self.memory is not None:
+            return await self.memory.usage(tenant, start, end)
+        assert self.ledger is not None
+        assert self.redis is not None
+        while await self.redis.xlen(handoff_key(tenant)):
+            await self.ledger.shipper.ship_once()
+            await asyncio.sleep(0.02)
+        return await self.ledger.usage(tenant, start, end)
+
+    async def erase_subject(self, subject_ref: str) -> int:
+        if self.memory is not None:
+            return await self.memory.erase_subject(subject_ref)
+        assert self.ledger is not None
+        return await self.ledger.erase_subject(subject_ref)
 
     @property
     def replicas(self) -> tuple[QuotaStore, QuotaStore]:
@@ -72,6 +94,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         return
     first, second = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
     made = Backend("redis", RedisQuotaStore(first), RedisQuotaStore(second), redis=first)
+    made.ledger = DurableLedger(first, PG_DSN, "quota-tests", schema_name=RUN_SCHEMA)
     try:
         yield made
     finally:
@@ -79,6 +102,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             keys = [k async for k in first.scan_iter(match=f"{tenant_base(tenant)}:*")]
             if keys:
                 await first.delete(*keys)
+        await made.ledger.close()
         await first.aclose()
         await second.aclose()
 
@@ -297,9 +321,8 @@ async def test_meter_counts_once_per_request_id(backend: Backend) -> None:
     assert not await second.meter(record, scopes)
     assert not await first.meter(record, scopes)
 
-    for replica in backend.replicas:
-        ledger = await replica.usage(tenant, started - 1, started + 10)
-        assert ledger == [record]
+    ledger = await backend.usage(tenant, started - 1, started + 10)
+    assert ledger == [record]
     assert await backend.month_used(scopes[0]) == 400  # charged once: 100 + (400 - 100)
     probe = await second.admit(scopes, 0, "probe")
     assert probe.tokens_left is not None
@@ -340,12 +363,12 @@ async def test_usage_returns_records_by_end_time_in_a_half_open_range(backend: B
     )
     assert await backend.first.meter(foreign, tenant_only(neighbour, Limits()))
 
-    got = await backend.second.usage(tenant, base + 100.0, base + 200.0)
+    got = await backend.usage(tenant, base + 100.0, base + 200.0)
     assert got == [records["r-start"], records["r-mid"]]  # [start, end): r-end is out
-    everything = await backend.first.usage(tenant, base, base + 1000.0)
+    everything = await backend.usage(tenant, base, base + 1000.0)
     assert [r.request_id for r in everything] == ["r-early", "r-start", "r-mid", "r-end", "r-late"]
-    assert await backend.first.usage(tenant, base + 400.0, base + 500.0) == []
-    assert await backend.second.usage(neighbour, base, base + 1000.0) == [foreign]
+    assert await backend.usage(tenant, base + 400.0, base + 500.0) == []
+    assert await backend.usage(neighbour, base, base + 1000.0) == [foreign]
 
 
 async def test_metering_a_request_not_admitted_here_charges_the_full_usage(
@@ -408,15 +431,6 @@ async def test_a_requests_refusal_never_reports_false_token_figures(backend: Bac
     assert refused.tokens_reset_s is None
 
 
-async def scored_ledger(backend: Backend, tenant: str) -> list[tuple[str, float]]:
-    """(request id, score) of the tenant's Redis ledger in its order; [] for the memory store."""
-    if backend.redis is None:
-        return []
-    reply = await backend.redis.zrange(ledger_key(tenant), 0, -1, withscores=True)
-    members = cast(list[tuple[bytes, float]], reply)  # redis-py's types cover every variant
-    return [(UsageRecord.model_validate_json(m).request_id, s) for m, s in members]
-
-
 async def test_erasing_a_subject_removes_its_reference_and_keeps_the_records(
     backend: Backend,
 ) -> None:
@@ -450,14 +464,13 @@ async def test_erasing_a_subject_removes_its_reference_and_keeps_the_records(
                 subject_ref=subject,
             )
             assert await backend.first.meter(record, scopes)
-    before = {t: await backend.first.usage(t, base, base + 100) for t in tenants}
-    scores = {t: await scored_ledger(backend, t) for t in tenants}
+    before = {t: await backend.usage(t, base, base + 100) for t in tenants}
     assert [r.request_id for r in before[tenants[0]]][-2:] == ["tie-1", "tie-2"]
 
-    assert await backend.second.erase_subject(subject_a) == 2 * 4
+    assert await backend.erase_subject(subject_a) == 2 * 4
 
     for tenant in tenants:
-        after = await backend.first.usage(tenant, base, base + 100)
+        after = await backend.usage(tenant, base, base + 100)
         expected = [
             r.model_copy(update={"subject_ref": None}) if r.subject_ref == subject_a else r
             for r in before[tenant]
@@ -467,10 +480,9 @@ async def test_erasing_a_subject_removes_its_reference_and_keeps_the_records(
             None if s == subject_a else s for s in [*subjects, subject_a, None]
         ]
         assert sum(r.total_tokens for r in after) == sum(r.total_tokens for r in before[tenant])
-        assert await scored_ledger(backend, tenant) == scores[tenant]  # same scores (Redis)
 
-    assert await backend.first.erase_subject(subject_a) == 0
-    assert await backend.first.erase_subject(subject_b) == 2 * 2
+    assert await backend.erase_subject(subject_a) == 0
+    assert await backend.erase_subject(subject_b) == 2 * 2
     for ref in ["ABCDEF", "", "*", 'ab"cd', "0123-4567", "xyz"]:
         with pytest.raises(ValueError, match="lowercase hex"):
-            await backend.first.erase_subject(ref)
+            await backend.erase_subject(ref)

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth import hash_key
 from gateway.quota.redis_store import tenant_base
+from tests.ledger_db import metering_section
 from tests.servers import free_port
 from tests.unit.conftest import FakeEngines, make_settings
 
@@ -106,7 +107,7 @@ def _gateway(proxy: LoadingProxy, tmp_path: Path, mode: str) -> tuple[Any, str, 
             "audit_dir": str(tmp_path / "audit"),
             "flush_interval_ms": 0,
         },
-        metering={"spool_dir": str(tmp_path / "spool")},
+        metering=metering_section(spool_dir=str(tmp_path / "spool")),
         tenants=[
             {
                 "id": tenant,

@@ -100,7 +100,7 @@ def ledger(test_client: TestClient, tenant: str = "acme-de") -> list[UsageRecord
     portal = test_client.portal
     assert portal is not None
     portal.call(resources.observability.flush)
-    return portal.call(resources.quota_store.usage, tenant, 0.0, time.time() + 60)
+    return portal.call(resources.metering.usage, tenant, 0.0, time.time() + 60)
 
 
 IDLE_METRICS = (

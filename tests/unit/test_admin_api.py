@@ -19,6 +19,7 @@ from gateway.auth import hash_key
 from gateway.auth_failures import AuthFailures
 from gateway.core.tenant import TenantSpec
 from gateway.core.usage import UsageRecord
+from gateway.metering.service import Metering
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.memory_store import MemoryQuotaStore
 from gateway.quota.store import QuotaStore
@@ -37,6 +38,7 @@ class FakeResources:
     tenant_admin: TenantAdmin
     quota_store: QuotaStore
     auth_failures: AuthFailures
+    metering: Metering  # usage reads its ledger: the embedded one over ``quota_store`` here
 
 
 def with_resources(app: ASGIApp, resources: FakeResources) -> ASGIApp:
@@ -59,7 +61,9 @@ def make_resources(
         PolicyCatalogue.from_settings(settings).policies,
     )
     pepper_bytes = pepper.encode() if pepper else None
-    return FakeResources(settings, tenant_admin, MemoryQuotaStore(), AuthFailures(pepper_bytes))
+    store = MemoryQuotaStore()
+    metering = Metering(None, store, None)
+    return FakeResources(settings, tenant_admin, store, AuthFailures(pepper_bytes), metering)
 
 
 def make_client(resources: FakeResources) -> httpx.AsyncClient:

@@ -32,6 +32,7 @@ from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
 from gateway.resources import Resources
 from gateway.tenancy.store import KEYS, TENANTS
+from tests.ledger_db import metering_section
 from tests.unit.conftest import make_settings
 from tests.unit.test_privacy_gateway import EchoEngine, _streamed_text
 
@@ -72,10 +73,17 @@ class Gateway:
         assert self.client.portal is not None  # inside the TestClient's context
         return self.client.portal
 
-    def ledger(self, tenant: str) -> list[UsageRecord]:
+    def ledger(self, tenant: str, at_least: int = 1) -> list[UsageRecord]:
+        """The tenant's records, once ``at_least`` are there (metered after the answer, then
+        shipped from Redis to PostgreSQL by the gateway's shipper)."""
         self.flush()
-        store = self.resources.quota_store
-        return self.portal.call(store.usage, tenant, 0.0, time.time() + 60)
+        metering = self.resources.metering
+        deadline = time.monotonic() + 15
+        while True:
+            found = self.portal.call(metering.usage, tenant, 0.0, time.time() + 60)
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def flush(self) -> None:
         """Until the queued audit records are written (they are, after each response)."""
@@ -106,7 +114,8 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]
     if request.param == "redis":
         extra["store"] = {"redis_url": REDIS_URL, "jurisdiction": "DE", "operator": "self"}
         extra["security"] = {"pseudonym_key": base64.b64encode(os.urandom(32)).decode()}
-        extra["metering"] = {"spool_dir": str(tmp_path / "spool")}
+        # On the shared Redis: the shared test ledger (tests/ledger_db.py says why).
+        extra["metering"] = metering_section(spool_dir=str(tmp_path / "spool"))
     settings = make_settings(
         tenants=[
             {
@@ -175,7 +184,8 @@ def test_erasure_reaches_audit_ledger_vault_and_content_log(gateway: Gateway) ->
         assert gateway.chat(gateway.logged_key, _text(NAME), subject).status_code == 200
     assert gateway.chat(gateway.logged_key, _text("Vera Beispiel"), ALICE).status_code == 200
     alice, bob = gateway.ref(ALICE), gateway.ref(BOB)
-    assert [r.subject_ref for r in gateway.ledger(gateway.logged)] == [alice, alice, bob, alice]
+    ledger = gateway.ledger(gateway.logged, at_least=4)
+    assert [r.subject_ref for r in ledger] == [alice, alice, bob, alice]
     vault = gateway.resources.privacy.prompts.vault
 
     response = gateway.client.post(

@@ -22,6 +22,8 @@ def test_the_example_configuration_passes_the_start_up_checks(
 ) -> None:
     # config/example.yaml: "required with Redis: SOVEREIGN_SECURITY__PSEUDONYM_KEY".
     monkeypatch.setenv("SOVEREIGN_SECURITY__PSEUDONYM_KEY", base64.b64encode(b"k" * 32).decode())
+    # config/example.yaml: "required with Redis: ... SOVEREIGN_METERING__LEDGER_DSN".
+    monkeypatch.setenv("SOVEREIGN_METERING__LEDGER_DSN", "postgresql://ledger@pg.intern/gateway")
     settings = load_settings(path)
     check_replicas(settings)  # serve's own checks (several workers need a shared store)
     check_residency(settings)

@@ -167,7 +167,7 @@ def test_a_request_over_the_analysis_limits_is_refused_before_analysis_and_admis
     assert analyzer.texts == []  # no analysis work started
     assert engines.requests == []
     assert gateway.portal is not None
-    assert gateway.portal.call(resources.quota_store.usage, "neighbour", 0.0, 2e9) == []
+    assert gateway.portal.call(resources.metering.usage, "neighbour", 0.0, 2e9) == []
     # Nothing was admitted either: the tenant's one request a minute is still there.
     assert _chat(gateway, NEIGHBOUR, "Hallo").status_code == 200
     assert _chat(gateway, NEIGHBOUR, "Hallo").status_code == 429

@@ -40,7 +40,7 @@ class Gateway:
         portal = self.client.portal
         assert portal is not None
         portal.call(self.resources.observability.flush)
-        return portal.call(self.resources.quota_store.usage, "acme-de", 0.0, time.time() + 60)
+        return portal.call(self.resources.metering.usage, "acme-de", 0.0, time.time() + 60)
 
     def stream(self) -> tuple[int, str, bytes]:
         with self.client.stream(

@@ -49,10 +49,56 @@ app.kubernetes.io/component: {{ .component }}
 {{- toYaml $profile -}}
 {{- end -}}
 
+{{/* store.redis_url (gateway/core/redis_url.py): the in-chart Redis, or the external one's
+     mode (single | cluster | sentinel). Without credentials: with redis.external.passwordSecret
+     the Deployment sets the URL with them (sg.redisUrlWithPassword), from the Secret. */}}
 {{- define "sg.redisUrl" -}}
-{{- if .Values.redis.enabled -}}
-redis://{{ include "sg.redisName" . }}.{{ .Release.Namespace }}.svc.{{ .Values.cluster.domain }}:{{ .Values.redis.port }}/0
-{{- else -}}
-{{- required "redis.external.url is required when redis.enabled is false" .Values.redis.external.url -}}
+{{- include "sg.redisUrlFor" (dict "root" . "userinfo" "") -}}
 {{- end -}}
+
+{{- define "sg.redisUrlWithPassword" -}}
+{{- $e := .Values.redis.external -}}
+{{- include "sg.redisUrlFor" (dict "root" . "userinfo" (printf "%s:$(SG_REDIS_PASSWORD)@" ($e.username | default ""))) -}}
+{{- end -}}
+
+{{- define "sg.redisUrlFor" -}}
+{{- $v := .root.Values -}}
+{{- $e := $v.redis.external -}}
+{{- if $v.redis.enabled -}}
+redis://{{ include "sg.redisName" .root }}.{{ .root.Release.Namespace }}.svc.{{ $v.cluster.domain }}:{{ $v.redis.port }}/0
+{{- else -}}
+{{- $mode := $e.mode | default "single" -}}
+{{- $tls := $e.tls | default dict -}}
+{{- $query := list -}}
+{{- if and $tls.enabled ($tls.caSecret | default dict).name -}}
+{{- $query = append $query "ssl_ca_certs=/etc/sovereign-redis-tls/ca.crt" -}}
+{{- end -}}
+{{- if and $tls.enabled (eq ($tls.verify | toString) "false") -}}
+{{- $query = append $query "ssl_cert_reqs=none" -}}
+{{- end -}}
+{{- if eq $mode "single" -}}
+{{- $url := required "redis.external.url is required when redis.enabled is false" $e.url -}}
+{{- $url = regexReplaceAll "^(rediss?://)" $url (printf "${1}%s" .userinfo) -}}
+{{- if $query -}}{{ $url }}{{ ternary "&" "?" (contains "?" $url) }}{{ join "&" $query }}{{- else -}}{{ $url }}{{- end -}}
+{{- else -}}
+{{- if not $e.nodes -}}{{- fail (printf "redis.external.nodes is required in mode %s" $mode) -}}{{- end -}}
+{{- $scheme := printf "%s+%s" (ternary "rediss" "redis" (default false $tls.enabled)) $mode -}}
+{{- $path := "" -}}
+{{- if eq $mode "sentinel" -}}
+{{- $path = printf "/%s/%d" (required "redis.external.service is required in mode sentinel" $e.service) (int ($e.db | default 0)) -}}
+{{- end -}}
+{{ $scheme }}://{{ .userinfo }}{{ join "," $e.nodes }}{{ $path }}{{ if $query }}?{{ join "&" $query }}{{ end }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ports the gateway reaches an external Redis on: redis.port and the nodes' ports. */}}
+{{- define "sg.redisPorts" -}}
+{{- $ports := list (int .Values.redis.port) -}}
+{{- if ne (.Values.redis.external.mode | default "single") "single" -}}
+{{- range .Values.redis.external.nodes -}}
+{{- $ports = append $ports (int (regexReplaceAll "^.*:" . "")) -}}
+{{- end -}}
+{{- end -}}
+{{- $ports | uniq | toJson -}}
 {{- end -}}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from gateway.quota.redis_store import ledger_key, pending_key, scope_keys
+from gateway.quota.redis_store import handoff_key, pending_key, scope_keys
 from gateway.quota.resp import Script
 from loadtest.redis_clients import (
     HOST,
@@ -67,7 +67,7 @@ async def test_the_calls_are_the_stores_admission_and_metering() -> None:
     assert len(args) == 5 + 2 * 4 + 1
     sha, keys, args = meter[0]
     assert sha == METER_SHA
-    assert keys[1:3] == [ledger_key(tenant), pending_key(tenant)]
+    assert keys[1:3] == [handoff_key(tenant), pending_key(tenant)]
     assert args[5] == request_id
     assert args[6] == 1
     # Spread over tenants, so that a cluster's primaries all get some.
@@ -88,7 +88,7 @@ async def test_each_client_admits_and_meters_on_real_redis(candidate: Candidate)
                 assert check.zscore(leases, requests[0][1]) is not None
                 metered = [await call() for call in meterings(store, requests)]
                 assert check.zscore(leases, requests[0][1]) is None
-                assert check.zcard(ledger_key(requests[1][0])) == 1
+                assert check.xlen(handoff_key(requests[1][0])) == 1
         assert all(getattr(d, "allowed", False) for d in decisions)
         assert metered == [True, True]
     finally:
