@@ -58,7 +58,7 @@ from gateway.ledger.shipper import Shipper
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.quota.resp import ScriptRunner
 from loadtest.eu_claim import GPUS, SLO, readings
-from loadtest.local import free_port
+from loadtest.ledger_memory import redis_server
 from loadtest.planner import users_for_gpus
 from loadtest.redis_clients import (
     ESTIMATE,
@@ -172,31 +172,6 @@ def size(scenario: Scenario, measured: Measured, cores_per_replica: int = 16) ->
 
 
 # --- measuring ---
-
-
-@contextmanager
-def redis_server(folder: Path) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--protected-mode", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        client = redis.Redis(host=HOST, port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextmanager
