@@ -61,16 +61,20 @@ class DurableLedger:
         return len(waiting | stripped)
 
     async def ship_forever(self, interval: float) -> None:
-        """The shipper, until cancelled; a pass caught mid-way gets 5 s to end, so that a
-        call that does not honour the cancellation cannot hold up the shutdown (seen in
-        tests: an in-process gateway's shutdown waiting on the shipper for good)."""
+        """The shipper, until cancelled. A cancellation thrown into a pass can be swallowed
+        by a library call (seen: redis-py, inside ``XGROUP CREATE``), and the shipper would
+        sleep on: so it is also told to stop, and cancelled again every 0.1 s, for up to 5 s."""
         task = asyncio.create_task(self.shipper.run_forever(interval))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=5.0)
-            if not done:
+            self.shipper.stop()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5.0
+            while not task.done() and loop.time() < deadline:
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.1)
+            if not task.done():
                 log.error("ledger.shipper_stuck_at_shutdown")
             raise
 

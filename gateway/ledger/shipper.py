@@ -36,7 +36,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from gateway.core.usage import UsageRecord
 from gateway.errors import LedgerUnavailable
@@ -113,6 +113,7 @@ class Shipper:
         # insert, or a restart under the same name): re-read from its own history first.
         self._own_pending: set[str] = set()
         self._identity_checked = False
+        self._stopping = False
 
     async def live_shippers(self) -> list[str]:
         """Register this shipper and read who else is alive (seen in three rounds)."""
@@ -263,16 +264,21 @@ class Shipper:
                     break
         return found
 
+    def stop(self) -> None:
+        """End ``run_forever`` after the pass in progress, whatever happens to a cancellation."""
+        self._stopping = True
+
     async def run_forever(self, interval: float) -> None:
-        """Ship until cancelled, a pass every ``interval`` seconds (at once again after a
-        pass that filled a whole batch: a backlog drains at the database's pace)."""
+        """Ship until stopped or cancelled, a pass every ``interval`` seconds (at once again
+        after a pass that filled a whole batch: a backlog drains at the database's pace)."""
         failing = False
-        while True:
+        self._stopping = False
+        while not self._stopping:
             stored = 0
             try:
                 stored = await self.ship_once()
                 failing = False
-            except (RedisError, OSError, LedgerUnavailable) as exc:
+            except (RedisError, RedisClusterException, OSError, LedgerUnavailable) as exc:
                 if not failing:
                     log.warning("ledger.ship_failed", error=type(exc).__name__)
                 failing = True

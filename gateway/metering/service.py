@@ -24,7 +24,7 @@ import math
 import time
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.core.limits import Decision
 from gateway.core.tenant import Principal
@@ -51,7 +51,9 @@ log = structlog.get_logger("gateway.metering")
 # failures and timeouts, LOADING (a restarted Redis reading its append-only file), READONLY
 # (a replica answering during a failover), OOM, or a script error. All of them are the
 # degraded mode on admission and the disk spool on metering, never a 500.
-STORE_DOWN = (RedisError, OSError)
+# redis-py's cluster client raises ``RedisClusterUnreachableError`` (no node answers: all
+# down, or a certificate that fails) outside the ``RedisError`` tree.
+STORE_DOWN = (RedisError, RedisClusterException, OSError)
 
 
 def _duration(seconds: float) -> str:

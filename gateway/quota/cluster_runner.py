@@ -24,7 +24,6 @@ A script that ran was never sent twice: a redirection means the node did not run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections.abc import Sequence
@@ -67,6 +66,8 @@ class ClusterRunner:
         self._stale = True
         self._refreshed_at = 0.0
         self._refreshing: asyncio.Lock | None = None
+        # Why the last refresh found no node (a refused connection, a certificate not trusted).
+        self._unreachable: RedisError | None = None
 
     async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[object]) -> Any:
         slot = key_slot(keys[0].encode())
@@ -74,7 +75,10 @@ class ClusterRunner:
             await self._refresh()
         address = self._slots[slot]
         if address is None:
-            raise RedisConnectionError(f"no Redis Cluster node serves slot {slot} now")
+            raise RedisConnectionError(
+                f"no Redis Cluster node serves slot {slot} now"
+                + (f" ({self._unreachable})" if self._unreachable is not None else "")
+            ) from self._unreachable
         asking = False
         for _ in range(_REDIRECTS + 1):
             runner = self._runner(address)
@@ -117,11 +121,15 @@ class ClusterRunner:
             self._refreshed_at = time.monotonic()
             known = [a for a in dict.fromkeys(self._slots) if a is not None]
             for address in dict.fromkeys([*known, *self._seeds]):
-                with contextlib.suppress(RedisError):
+                try:
                     reply = await self._runner(address).command("CLUSTER", "SLOTS")
-                    self._install(reply, address)
-                    self._stale = False
-                    return
+                except RedisError as exc:
+                    self._unreachable = exc
+                    continue
+                self._install(reply, address)
+                self._stale = False
+                self._unreachable = None
+                return
 
     def _install(self, reply: Any, asked: Address) -> None:
         slots: list[Address | None] = [None] * REDIS_CLUSTER_HASH_SLOTS

@@ -4,6 +4,8 @@ that each replica polls only its share, and every record still lands exactly onc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -80,4 +82,37 @@ async def test_four_replicas_ship_only_their_share_and_every_record_lands_once(
     finally:
         for ledger in ledgers:
             await ledger.close()
+        drop_schema(schema)
+
+
+async def test_the_shipper_stops_at_shutdown_when_a_library_swallows_its_cancellation(
+    redis: Redis,
+) -> None:
+    """Seen with redis-py: a cancellation thrown into a call inside a pass was swallowed, and
+    the shipper slept on; the gateway's shutdown then waited 5 s and left the task running."""
+    schema = new_schema()
+    ledger = DurableLedger(redis, PG_DSN, "gw", schema_name=schema)
+    passes = 0
+    in_a_pass = asyncio.Event()
+
+    async def swallowing_pass() -> int:
+        nonlocal passes
+        passes += 1
+        in_a_pass.set()
+        # What the library did: the pass ends as if nothing happened.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        return 0
+
+    ledger.shipper.ship_once = swallowing_pass  # type: ignore[method-assign]
+    try:
+        shipping = asyncio.create_task(ledger.ship_forever(0.05))
+        await in_a_pass.wait()
+        shipping.cancel()
+        done, _ = await asyncio.wait({shipping}, timeout=2.0)
+        assert done, "the shipper did not stop within 2 s of the shutdown"
+        assert shipping.cancelled()
+        assert passes == 1  # stopped, not shipping on
+    finally:
+        await ledger.close()
         drop_schema(schema)

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterUnreachableError
 
 from gateway.core.limits import Decision, Limits, Scope, scopes_for
 from gateway.core.tenant import Principal
@@ -148,6 +149,35 @@ async def test_fail_closed_refuses_with_503_and_counts_it(tmp_path: Path) -> Non
         assert degraded_count(who) == n + 1
     # Asked once; within retry_after_failure the next requests do not wait on it again.
     assert shared.admit_calls == 1
+
+
+class UnreachableCluster(FakeSharedStore):
+    """What redis-py's cluster client raises when no node of the cluster answers (a wrong CA,
+    all nodes down): ``RedisClusterUnreachableError``, which is not a ``RedisError``."""
+
+    async def admit(
+        self, scopes: Sequence[Scope], estimate: int, request_id: str, *, key_id: str = ""
+    ) -> Decision:
+        self.admit_calls += 1
+        raise RedisClusterUnreachableError("Redis Cluster cannot be connected.")
+
+    async def meter(self, record: UsageRecord, scopes: Sequence[Scope]) -> bool:
+        self.meter_calls += 1
+        raise RedisClusterUnreachableError("Redis Cluster cannot be connected.")
+
+
+async def test_an_unreachable_cluster_is_the_degraded_mode_and_the_spool(tmp_path: Path) -> None:
+    shared, local = UnreachableCluster(), MemoryQuotaStore()
+    spool = DiskSpool(tmp_path / "spool", "gw-1")
+    metering = Metering(shared, local, spool, 60.0)
+    closed = principal("fail_closed", Limits(requests_per_minute=100))
+    with pytest.raises(QuotaStoreUnavailable):
+        await metering.admit(closed, 10, "r-1")
+    opened = principal("fail_open", Limits(requests_per_minute=100))
+    assert not (await metering.admit(opened, 10, "r-2")).shared
+    metering = Metering(shared, local, spool, 60.0)  # not within a back-off: ask, then spool
+    await metering.meter(usage_record(opened, "r-2", admitted_shared=False), opened)
+    assert spool.pending() == 1
 
 
 async def test_fail_open_admits_under_the_local_limits(tmp_path: Path) -> None:
