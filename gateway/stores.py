@@ -76,12 +76,12 @@ def build_stores(settings: Settings, replica: str) -> Stores:
         handoff_max=settings.metering.handoff_max,
     )
     spool = DiskSpool(settings.metering.spool_dir, replica)
+    directory = RedisDirectoryStore(redis)
     m = settings.metering
     ledger = None
     if m.ledger_dsn is not None:
         dsn = m.ledger_dsn.get_secret_value()
         configured = {t.id for t in settings.tenants}
-        directory = RedisDirectoryStore(redis)
 
         async def tenants() -> set[str]:
             return configured | await directory.tenant_ids()
@@ -91,4 +91,4 @@ def build_stores(settings: Settings, replica: str) -> Stores:
             claim_after=m.ship_claim_after, tenants=tenants,
         )  # fmt: skip
     metering = Metering(shared, local, spool, settings.store.retry_after_failure, ledger)
-    return Stores(redis, RedisDirectoryStore(redis), shared, metering)
+    return Stores(redis, directory, shared, metering)

@@ -62,8 +62,8 @@ from loadtest.ledger_memory import redis_server
 from loadtest.planner import users_for_gpus
 from loadtest.redis_clients import (
     ESTIMATE,
-    SCRIPTS,
-    _script,
+    Target,
+    load_scripts,
     requests_for,
     scopes_of,
     usage_record,
@@ -277,8 +277,7 @@ def measure(requests: int, clients: int, concurrency: int, audit_per_s: float) -
         share = requests // clients
         total = share * clients
         run = uuid.uuid4().hex[:8]
-        for script in SCRIPTS:  # loaded as a gateway finds them: no NOSCRIPT in the counts
-            client.script_load(_script(script))
+        load_scripts(Target("single", (port,)))  # as a gateway finds them: no NOSCRIPT counted
         cpu0, calls0, wall0 = redis_cpu(client), command_calls(client), time.perf_counter()
         procs = [
             subprocess.Popen(
