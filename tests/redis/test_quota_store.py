@@ -321,12 +321,14 @@ async def test_meter_counts_once_per_request_id(backend: Backend) -> None:
     assert not await second.meter(record, scopes)
     assert not await first.meter(record, scopes)
 
-    ledger = await backend.usage(tenant, started - 1, started + 10)
-    assert ledger == [record]
-    assert await backend.month_used(scopes[0]) == 400  # charged once: 100 + (400 - 100)
+    # The bucket first: reading the durable ledger waits for the shipper, and the bucket
+    # refills meanwhile (on a loaded machine, seconds).
     probe = await second.admit(scopes, 0, "probe")
     assert probe.tokens_left is not None
     assert 600 <= probe.tokens_left <= 602  # 1000 - 400 once, plus a little refill
+    assert await backend.month_used(scopes[0]) == 400  # charged once: 100 + (400 - 100)
+    ledger = await backend.usage(tenant, started - 1, started + 10)
+    assert ledger == [record]
 
 
 async def test_usage_returns_records_by_end_time_in_a_half_open_range(backend: Backend) -> None:
