@@ -18,6 +18,8 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     ledger/        the durable usage ledger in PostgreSQL, shipped from Redis's hand-off
     metering/      admission, exactly-once metering, the spool, metered answers
     tenancy/       tenants and keys: stored, administered, known to every replica
+    identity/      OIDC issuers: bearer JWTs for /v1 (with keys, the one authentication),
+                   roles and the acting identity of administration
     audit/         the tamper-evident audit trail, erasure
     telemetry/     spans, request metrics, logs, content log, residency of every sink
     privacy/       the GDPR policy in the request path (``policies/`` is the engine)
@@ -40,6 +42,7 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     resources.py   the lifespan: everything built once, torn down at exit
     probes.py      ``/healthz``, ``/readyz``
     admin/         the admin API
+    console/       the web console at /console: OIDC sign-in, pages over the admin service
     app.py         the app factory: wiring only
     server.py      uvicorn with the request-head limits and timeouts it lacks
     runtime.py     process tuning for serving: frozen start-up objects, GIL switch interval

@@ -30,6 +30,7 @@ from gateway.core.limits import Limits
 from gateway.core.tenant import TenantSpec
 from gateway.core.usage import UsageRecord
 from gateway.errors import GatewayError
+from gateway.identity.roles import CLI
 from gateway.ledger.postgres import PostgresLedger
 from gateway.privacy.catalogue import PolicyCatalogue
 from gateway.quota.clients import close_client, connect
@@ -75,9 +76,11 @@ async def _session(settings: Settings, work: Callable[[_Services], Awaitable[T]]
     pepper = settings.security.key_pepper
     trail = await open_audit_trail(settings)
 
-    async def audit(action: str, tenant: str, target: dict[str, str], fields: list[str]) -> None:
+    async def audit(
+        action: str, tenant: str, target: dict[str, str], fields: list[str], *, actor: str
+    ) -> None:
         # The same record the admin API writes, with the CLI as the actor.
-        await trail.record_admin("cli", action, tenant=tenant, target=target, fields=fields)
+        await trail.record_admin(actor, action, tenant=tenant, target=target, fields=fields)
 
     try:
         tenants = TenantAdmin(
@@ -173,7 +176,7 @@ def _tenant_spec(args: argparse.Namespace) -> TenantSpec:
 def _tenants_create(args: argparse.Namespace) -> int:
     record = _call(
         args,
-        lambda s: s.tenants.create_tenant(_tenant_spec(args)),
+        lambda s: s.tenants.create_tenant(_tenant_spec(args), actor=CLI.id),
     )
     _print_json(record)
     return 0
@@ -201,7 +204,9 @@ def _tenants_show(args: argparse.Namespace) -> int:
 
 @_guarded
 def _keys_issue(args: argparse.Namespace) -> int:
-    record, key = _call(args, lambda s: s.tenants.issue_key(args.tenant, args.id, _limits(args)))
+    record, key = _call(
+        args, lambda s: s.tenants.issue_key(args.tenant, args.id, _limits(args), actor=CLI.id)
+    )
     print(key)
     print(
         f"issued key {record.id} for tenant {record.tenant}; the key is shown only now",
@@ -223,7 +228,9 @@ def _keys_list(args: argparse.Namespace) -> int:
 @_guarded
 def _keys_rotate(args: argparse.Namespace) -> int:
     async def rotate(s: _Services) -> tuple[KeyRecord, str, KeyRecord]:
-        record, key = await s.tenants.rotate_key(args.tenant, args.key_id, args.grace_seconds)
+        record, key = await s.tenants.rotate_key(
+            args.tenant, args.key_id, args.grace_seconds, actor=CLI.id
+        )
         old = next(k for k in await s.tenants.keys(args.tenant) if k.id == args.key_id)
         return record, key, old
 
@@ -241,7 +248,8 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 @_guarded
 def _keys_revoke(args: argparse.Namespace) -> int:
     record = _call(
-        args, lambda s: s.tenants.revoke_key(args.tenant, args.key_id, args.after_seconds)
+        args,
+        lambda s: s.tenants.revoke_key(args.tenant, args.key_id, args.after_seconds, actor=CLI.id),
     )
     assert record.revoked_at is not None
     print(f"key {record.id} of tenant {record.tenant} revoked at {_iso(record.revoked_at)}")

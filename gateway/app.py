@@ -6,11 +6,9 @@ import httpx
 from fastapi import FastAPI
 
 from gateway import http_errors, probes
-from gateway.admin.batches import router as admin_batches_router
-from gateway.admin.engines import router as engines_router
 from gateway.admin.router import router as admin_router
-from gateway.admin.subjects import router as subjects_router
 from gateway.batches.routes import router as batches_router
+from gateway.console.routes import router as console_router
 from gateway.edge import EdgeMiddleware
 from gateway.http_errors import CatchAll
 from gateway.openai.models import router as models_router
@@ -37,10 +35,8 @@ def create_app(
     app.include_router(stored_responses_router)  # stateless: says so (gateway/openai/stored.py)
     app.include_router(batches_router)  # /v1/files, /v1/batches: gateway/batches
     app.include_router(probes.router)
-    app.include_router(admin_router)
-    app.include_router(engines_router)
-    app.include_router(subjects_router)
-    app.include_router(admin_batches_router)
+    app.include_router(console_router)  # /console: the web console (gateway/console)
+    app.include_router(admin_router)  # /admin/v1: gateway/admin (its router includes the rest)
     http_errors.install(app)
     # Inside the edge: every admitted request's charge and lease are settled however it ends.
     app.add_middleware(SettleMiddleware)

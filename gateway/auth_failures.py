@@ -2,8 +2,9 @@
 
 Every failure on ``/v1`` (API keys) and ``/admin/v1`` (the admin token) is counted in
 ``sovereign_auth_failures_total{surface, reason}``, with bounded labels only (surface ``api``
-or ``admin``; reason ``missing``, ``malformed``, ``unknown_key``, ``expired``), and logged as
-``auth.failed`` with the client's address and a fingerprint of the credential presented.
+or ``admin``; reason ``missing``, ``malformed``, ``unknown_key``, ``expired``, and for bearer
+JWTs ``token_expired``, ``unknown_kid``, ... as ``errors.AuthFailureReason`` lists), and
+logged as ``auth.failed`` with the client's address and a fingerprint of the credential.
 
 The fingerprint is the first 12 hex digits of an HMAC of the key (of the whole header when it
 is malformed), keyed with the key pepper when there is one: the same guess gets the same

@@ -124,7 +124,27 @@ class AnalysisLimitExceeded(InvalidRequest):
 
 
 # Why an authentication failed: a bounded set, for the failure counter and log, never shown.
-AuthFailureReason = Literal["missing", "malformed", "unknown_key", "expired"]
+# The first four are API keys'; the rest bearer JWTs' (gateway/identity/tokens.py).
+AuthFailureReason = Literal[
+    "missing",
+    "malformed",
+    "unknown_key",
+    "expired",
+    "token_too_long",
+    "token_malformed",
+    "algorithm_refused",
+    "unknown_issuer",
+    "unknown_kid",
+    "bad_signature",
+    "token_expired",
+    "not_yet_valid",
+    "wrong_audience",
+    "wrong_issuer",
+    "missing_claim",
+    "nonce_mismatch",
+    "idp_unreachable",
+    "tenant_refused",
+]
 
 
 class AuthenticationFailed(GatewayError):

@@ -50,6 +50,19 @@ FAILOVERS = Counter(
 AUTH_FAILURES = Counter(
     "sovereign_auth_failures_total",
     "Failed authentications, by surface (api: /v1 keys, admin: /admin/v1 token) and reason "
-    "(missing, malformed, unknown_key, expired). All of them; their log lines are rate-limited.",
+    "(missing, malformed, unknown_key, expired; bearer JWTs: token_expired, unknown_kid, ... "
+    "see gateway/errors.py AuthFailureReason). All of them; their log lines are rate-limited.",
     ["surface", "reason"],
+)
+IDP_FETCH_FAILURES = Counter(
+    "sovereign_idp_fetch_failures_total",
+    "Failed reads of an identity provider's discovery document or signing keys (JWKS), by "
+    "issuer (its configured name). Cached keys stay in use up to jwks_max_stale_s.",
+    ["issuer"],
+)
+IDP_UNREACHABLE_REFUSALS = Counter(
+    "sovereign_idp_unreachable_refusals_total",
+    "Bearer JWTs refused because the issuer's keys could not be read and the cached ones are "
+    "older than jwks_max_stale_s (or were never read): failing closed, by issuer.",
+    ["issuer"],
 )

@@ -15,10 +15,14 @@ from fastapi import Depends, FastAPI, Request
 
 from gateway.auth_failures import AuthFailures
 from gateway.batches.build import build_batches
+from gateway.console.runtime import Console, build_console
 from gateway.core.tenant import Principal
 from gateway.erasure import register_erasers
-from gateway.errors import AuthenticationFailed
 from gateway.health import EngineHealth
+from gateway.identity.bearer import Authenticator
+from gateway.identity.claims import actor_of
+from gateway.identity.jwks import idp_client
+from gateway.identity.tokens import TokenVerifier
 from gateway.metering import estimate
 from gateway.metering.service import Metering
 from gateway.pipeline.build import build_pipeline
@@ -53,6 +57,11 @@ class Resources:
     router: Router
     observability: Observability
     auth_failures: AuthFailures
+    # Bearer JWTs of the configured issuers (None: none configured); ``authenticator`` is the
+    # one authentication of /v1 (keys and JWTs), the pipeline's and the dependency's.
+    identity: TokenVerifier | None
+    authenticator: Authenticator
+    console: Console | None = None  # the web console at /console (None: console.enabled off)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
@@ -96,7 +105,10 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         if metrics_server is not None:
             await metrics_server.start()  # a busy port fails the start, loudly
         try:
-            async with build_client(settings.upstream, transport) as client:  # scrapes
+            async with (
+                build_client(settings.upstream, transport) as client,  # scrapes
+                idp_client() as idp,  # the identity providers' keys (unused without issuers)
+            ):
                 router = build_router(settings, topology, client)
                 engines = build_engines(settings.upstream, transport)  # requests
                 forwarder = Forwarder(engines, router)
@@ -132,11 +144,18 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     purge = ledger.retention_forever(retention, default_days, billing, 3600.0)
                     loops.append(asyncio.create_task(purge))
                 auth_failures = AuthFailures(pepper)
+                identity = None
+                if settings.identity.issuers:
+                    identity = TokenVerifier(settings.identity, idp)
+                    loops.append(asyncio.create_task(identity.warm()))  # not awaited: an IdP
+                    # that is down must not stop the start (its tokens fail until it is up)
+                authenticator = Authenticator(
+                    directory, auth_failures, identity, observability.audit.subject_ref
+                )
                 pipeline = build_pipeline(
                     settings,
                     topology,
-                    directory,
-                    auth_failures,
+                    authenticator,
                     privacy,
                     stores.metering,
                     observability,
@@ -145,7 +164,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     replica,
                 )
                 batches = await build_batches(
-                    settings, pipeline, directory, auth_failures, observability, replica
+                    settings, pipeline, directory, authenticator, observability, replica
                 )
                 register_erasers(
                     observability.audit, stores.metering, privacy.prompts.vault, batches.store
@@ -165,6 +184,17 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     router,
                     observability,
                     auth_failures,
+                    identity=identity,
+                    authenticator=authenticator,
+                    console=build_console(
+                        settings.console,
+                        settings.identity,
+                        stores.redis,
+                        idp,
+                        identity,
+                        actor_of,
+                        secret=settings.security.pseudonym_key,
+                    ),
                 )
                 from gateway.runtime import settle_process
 
@@ -199,13 +229,8 @@ async def get_resources(request: Request) -> Resources:
 async def authenticate(
     request: Request, resources: Annotated[Resources, Depends(get_resources)]
 ) -> Principal:
-    authorization = request.headers.get("authorization")
-    try:
-        return resources.directory.authenticate(authorization)
-    except AuthenticationFailed as failed:
-        client = request.client.host if request.client else None
-        resources.auth_failures.record("api", failed.reason, authorization, client)
-        raise
+    client = request.client.host if request.client else None
+    return await resources.authenticator(request.headers.get("authorization"), client)
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]

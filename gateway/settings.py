@@ -27,10 +27,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.console.settings import ConsoleSettings
 from gateway.core.limits import Limits
 from gateway.core.names import DisconnectMode, Identifier, Jurisdiction, PolicyName
 from gateway.core.redis_url import RedisUrl, parse_redis_url
 from gateway.core.tenant import TenantSpec
+from gateway.identity.roles import Role
+from gateway.identity.settings import IdentitySettings
 
 StrategyName = Literal["round_robin", "least_load", "affinity"]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
@@ -383,10 +386,35 @@ class MeteringSettings(_Section):
     gateway_id: str | None = None
 
 
+class AdminToken(_Section):
+    """A named automation credential of the admin API, with the roles it acts in."""
+
+    id: Identifier  # in the audit trail as "token:<id>"
+    hash: str  # same formats as API keys
+    roles: list[Role] = Field(min_length=1)
+    tenant: Identifier | None = None  # required with (and only with) tenant_admin
+
+    @field_validator("hash")
+    @classmethod
+    def _is_hash(cls, value: str) -> str:
+        if not KEY_HASH_PATTERN.match(value):
+            raise ValueError("must be 'sha256:<64 hex>' or 'hmac-sha256:<64 hex>'")
+        return value
+
+    @model_validator(mode="after")
+    def _tenant_admin_has_a_tenant(self) -> AdminToken:
+        if (Role.TENANT_ADMIN in self.roles) != (self.tenant is not None):
+            raise ValueError("'tenant' is required with the tenant_admin role, and only with it")
+        return self
+
+
 class AdminSettings(_Section):
-    # Hash of the admin credential (same formats as API keys; `sovereign-gateway keys new`).
-    # Unset: the admin API is off.
+    # Hash of the admin credential (same formats as API keys; `sovereign-gateway keys new`):
+    # a platform admin. The admin API is off (404) unless it, a named token or an identity
+    # issuer with a role_map is configured.
     token_hash: str | None = None
+    # Named automation tokens with roles (an auditor's export job, a tenant's own tooling).
+    tokens: list[AdminToken] = Field(default_factory=list)
 
     @field_validator("token_hash")
     @classmethod
@@ -394,6 +422,14 @@ class AdminSettings(_Section):
         if value is not None and not KEY_HASH_PATTERN.match(value):
             raise ValueError("must be 'sha256:<64 hex>' or 'hmac-sha256:<64 hex>'")
         return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> AdminSettings:
+        ids = [t.id for t in self.tokens]
+        hashes = [t.hash for t in self.tokens] + ([self.token_hash] if self.token_hash else [])
+        if len(set(ids)) != len(ids) or len(set(hashes)) != len(hashes):
+            raise ValueError("admin token ids and hashes must be unique")
+        return self
 
 
 class SecuritySettings(_Section):
@@ -425,6 +461,8 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     batches: BatchSettings = BatchSettings()
+    identity: IdentitySettings = IdentitySettings()
+    console: ConsoleSettings = ConsoleSettings()
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 
@@ -436,6 +474,20 @@ class Settings(BaseSettings):
         _require_unique("api key hash", [k.hash for t in self.tenants for k in t.api_keys])
         engines = [str(e) for p in self.pools for e in p.engines]
         _require_unique("engine URL (across pools)", engines)
+        issuers = {i.name for i in self.identity.issuers}
+        for tenant in self.tenants:
+            unknown = sorted(set(tenant.jwt_issuers) - issuers)
+            if unknown:
+                raise ValueError(f"tenant {tenant.id!r}: unknown jwt_issuers {unknown}")
+        if self.console.enabled and self.console.issuer not in issuers:
+            raise ValueError("console.issuer must name one of identity.issuers")
+        audiences = {i.name: i.audience for i in self.identity.issuers}
+        if self.console.enabled and audiences.get(self.console.issuer or "") == (
+            self.console.client_id
+        ):
+            raise ValueError(  # else each ID token the console gets would be an API token too
+                "console.client_id must differ from its issuer's API audience"
+            )
         return self
 
     @classmethod

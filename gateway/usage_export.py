@@ -94,6 +94,11 @@ def summarise(records: Iterable[UsageRecord]) -> Summary:
     return summary
 
 
+# A text cell starting with one of these is run as a formula by spreadsheets (CSV injection):
+# "=HYPERLINK(...)" in a model name or policy label would run on the reader's machine.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> str | int | float:
     if value is None:
         return ""
@@ -101,12 +106,14 @@ def _cell(value: object) -> str | int | float:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return value
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text  # shown as text (OWASP)
 
 
 def write_csv(records: Iterable[UsageRecord], out: TextIO) -> int:
-    """Header row, then one row per record; ``None`` is an empty cell. Open files with
-    ``newline=""``: rows end in CRLF, as RFC 4180 has it."""
+    """Header row, then one row per record; ``None`` is an empty cell; a text cell that a
+    spreadsheet would run as a formula gets a leading ``'``. Open files with ``newline=""``:
+    rows end in CRLF, as RFC 4180 has it."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0

@@ -67,7 +67,9 @@ class GatewayProcess:
 
 @contextmanager
 def gateway_process(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
-    """``config``'s ``server`` section (if any) with a free port on 127.0.0.1."""
+    """``config``'s ``server`` section (if any) on 127.0.0.1, on its port if it names one
+    (a test that must know the URL beforehand, e.g. for an IdP's redirect URI), else a free
+    one."""
     with gateway_processes({name: config}, folder) as started:
         yield started[0]
 
@@ -87,7 +89,7 @@ def gateway_processes(
 
 @contextmanager
 def _launch(config: dict[str, Any], folder: Path, name: str) -> Iterator[GatewayProcess]:
-    port = free_port()
+    port = config.get("server", {}).get("port") or free_port()
     path = folder / f"{name}.yaml"
     server = {**config.get("server", {}), "host": "127.0.0.1", "port": port}
     # With Redis, the durable ledger this test run uses (tests/ledger_db.py), unless given.

@@ -1,45 +1,21 @@
-"""The admin credential: one token, configured as a hash, separate from every tenant's keys.
+"""The admin API's own credentials: token hashes in the settings, separate from every key.
 
-``admin.token_hash`` unset means the admin API is off: its routes answer 404, as if they did
-not exist. The token is compared by hash in the scheme the hash was made with (``sha256:`` or
-``hmac-sha256:`` with the key pepper), in constant time. A tenant's API key is just a wrong
-token here: it is checked against the admin hash only, never against the key directory.
+``admin.token_hash`` is the platform admin's token (``ADMIN_TOKEN``, for automation that may
+do everything); ``admin.tokens`` are named automation tokens, each with its roles (and a
+tenant, for a tenant admin): an auditor's nightly export, a tenant's own key rotation. A
+token is compared with every configured hash in the scheme the hash was made with
+(``sha256:`` or ``hmac-sha256:`` with the key pepper), in constant time. A tenant's API key is
+just a wrong token here: it is checked against the admin hashes only, never against the
+key directory. People sign in with a bearer JWT instead (``gateway.admin.access``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated, Protocol
 
-from fastapi import Depends, Request
-
-from gateway.auth import parse_bearer
-from gateway.auth_failures import AuthFailures
-from gateway.errors import AuthenticationFailed, NotFound
-from gateway.metering.service import Metering
-from gateway.quota.store import QuotaStore
-from gateway.settings import Settings
-from gateway.tenancy.admin import TenantAdmin
-
-
-class AdminResources(Protocol):
-    """What the admin API needs from the lifespan's resources (``request.state.resources``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def tenant_admin(self) -> TenantAdmin: ...
-
-    @property
-    def quota_store(self) -> QuotaStore: ...
-
-    @property
-    def metering(self) -> Metering: ...
-
-    @property
-    def auth_failures(self) -> AuthFailures: ...
+from gateway.identity.roles import ADMIN_TOKEN, Actor
+from gateway.settings import AdminToken, Settings
 
 
 def token_matches(token: str, token_hash: str, pepper: bytes | None) -> bool:
@@ -53,29 +29,28 @@ def token_matches(token: str, token_hash: str, pepper: bytes | None) -> bool:
     return hmac.compare_digest(digest.encode(), hex_digest.encode())
 
 
-# ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
-async def admin_resources(request: Request) -> AdminResources:
-    """The resources, once the caller has shown the admin token (every admin route's gate)."""
-    resources: AdminResources = request.state.resources
-    settings = resources.settings
-    token_hash = settings.admin.token_hash
-    if token_hash is None:
-        raise NotFound("Unknown request URL. See the OpenAI API reference for valid paths.")
-    authorization = request.headers.get("authorization")
-    pepper = settings.security.key_pepper
-    try:
-        token = parse_bearer(authorization)
-        if not token_matches(
-            token, token_hash, pepper.get_secret_value().encode() if pepper else None
-        ):
-            raise AuthenticationFailed(
-                "Incorrect admin token provided.", reason="unknown_key", code="invalid_admin_token"
-            )
-    except AuthenticationFailed as failed:
-        client = request.client.host if request.client else None
-        resources.auth_failures.record("admin", failed.reason, authorization, client)
-        raise
-    return resources
+def token_actor(settings: Settings, token: str) -> Actor | None:
+    """The actor whose admin token this is, or None. Every hash is tried (no early exit),
+    so the time taken does not say which one matched."""
+    secret = settings.security.key_pepper
+    pepper = secret.get_secret_value().encode() if secret else None
+    admin = settings.admin
+    found: Actor | None = None
+    if admin.token_hash is not None and token_matches(token, admin.token_hash, pepper):
+        found = ADMIN_TOKEN
+    for named in admin.tokens:
+        if token_matches(token, named.hash, pepper):
+            found = named_actor(named)
+    return found
 
 
-AdminDep = Annotated[AdminResources, Depends(admin_resources)]
+def named_actor(token: AdminToken) -> Actor:
+    return Actor(f"token:{token.id}", token.id, frozenset(token.roles), token.tenant)
+
+
+def admin_enabled(settings: Settings) -> bool:
+    """Someone could act in a role: an admin token is configured, or an identity issuer maps
+    some IdP group to a role (people sign in with a JWT). Otherwise the admin API is off."""
+    admin = settings.admin
+    tokens = admin.token_hash is not None or bool(admin.tokens)
+    return tokens or any(issuer.role_map for issuer in settings.identity.issuers)

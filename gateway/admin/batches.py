@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from gateway.admin.auth import AdminDep, admin_resources
-from gateway.batches.routes import BatchApi
+from gateway.admin.access import ActorDep
+from gateway.admin.deps import ServiceDep
 from gateway.openai.body import StrictJsonRoute
 
-router = APIRouter(
-    prefix="/admin/v1", dependencies=[Depends(admin_resources)], route_class=StrictJsonRoute
-)
+router = APIRouter(route_class=StrictJsonRoute)
 
 
 @router.delete("/tenants/{tenant_id}/batches")
-async def erase_tenant_batches(tenant_id: str, request: Request, admin: AdminDep) -> dict[str, Any]:
-    api: BatchApi = request.state.batches
-    deleted = await api.service.erase_tenant(tenant_id)
-    await request.state.resources.observability.admin_action(
-        "tenant.batches.erase", tenant_id, {"tenant": tenant_id}, ["deleted"]
-    )
+async def erase_tenant_batches(
+    tenant_id: str, actor: ActorDep, admin: ServiceDep
+) -> dict[str, Any]:
+    deleted = await admin.erase_tenant_batches(actor, tenant_id)
     return {"tenant": tenant_id, "deleted": deleted}

@@ -1,4 +1,4 @@
-"""``GET /admin/v1/engines``: what routing sees of every engine, for operators and tests.
+"""What routing sees of every engine (``GET /admin/v1/engines``), for operators and tests.
 
 Health and load from the last scrape (with its age and whether it is stale), this replica's
 in-flight requests, admission slots in use against the cap, and the circuit state.
@@ -6,14 +6,11 @@ in-flight requests, admission slots in use against the cap, and the circuit stat
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from gateway.admin.auth import admin_resources
-from gateway.resources import Resources
 from gateway.routing.monitor import engine_label
-
-router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin_resources)])
+from gateway.routing.router import Router
+from gateway.topology import Topology
 
 
 class EngineStatus(BaseModel):
@@ -35,12 +32,9 @@ class EngineStatus(BaseModel):
     circuit_changed_at: float | None  # Unix time of the circuit's last state change
 
 
-@router.get("/engines")
-async def engines(request: Request) -> list[EngineStatus]:
-    resources: Resources = request.state.resources
-    routing = resources.router
+def engine_statuses(routing: Router, topology: Topology) -> list[EngineStatus]:
     out = []
-    for view in routing.monitor.views(resources.topology.engines):
+    for view in routing.monitor.views(topology.engines):
         engine, pool = view.engine, view.engine.pool
         breaker = routing.breakers.for_engine(engine)
         out.append(

@@ -48,7 +48,7 @@ class KeyIssue(_Request):
 
 class KeyRotate(_Request):
     # How long the old key keeps working, so clients can switch over without an outage.
-    grace_seconds: float = Field(0, ge=0)
+    grace_seconds: float = Field(0, ge=0, allow_inf_nan=False)  # "inf" is no period
 
 
 class KeyOut(BaseModel):

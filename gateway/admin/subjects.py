@@ -4,7 +4,8 @@ The subject is the value clients send as the OpenAI ``user`` field or in the sub
 Everything held about it goes: its audit records' subject and content fields (the hash chain
 still verifies), its reference in the usage ledger and the disk spool (the billing counts
 stay), its conversations in the pseudonym vault and its lines in the content log. The answer
-is the erasure receipt, whose digest is recorded in the audit chain.
+is the erasure receipt, whose digest is recorded in the audit chain with the acting identity.
+DPOs and platform admins only.
 
 Through the API, erasure also reaches what only the running gateway holds (the in-process
 stores of an embedded gateway); ``sovereign-gateway audit erase`` reaches the shared ones.
@@ -12,17 +13,15 @@ stores of an embedded gateway); ``sovereign-gateway audit erase`` reaches the sh
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateway.admin.auth import admin_resources
+from gateway.admin.access import ActorDep
+from gateway.admin.deps import ServiceDep
 from gateway.audit.service import ErasureReceipt
 from gateway.openai.body import StrictJsonRoute
-from gateway.resources import Resources
 
-router = APIRouter(
-    prefix="/admin/v1", dependencies=[Depends(admin_resources)], route_class=StrictJsonRoute
-)
+router = APIRouter(route_class=StrictJsonRoute)
 
 
 class ErasureRequest(BaseModel):
@@ -30,6 +29,5 @@ class ErasureRequest(BaseModel):
 
 
 @router.post("/subjects/erase")
-async def erase_subject(body: ErasureRequest, request: Request) -> ErasureReceipt:
-    resources: Resources = request.state.resources
-    return await resources.observability.erase(body.subject, actor="admin-api")
+async def erase_subject(body: ErasureRequest, actor: ActorDep, admin: ServiceDep) -> ErasureReceipt:
+    return await admin.erase_subject(actor, body.subject)

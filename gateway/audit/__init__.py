@@ -9,6 +9,7 @@ keep every chain verifiable.
     chain.py            sealing and verifying one chain (pure)
     anchor.py           anchors: a Merkle root over every chain's head, in a chain (pure)
     trail_check.py      verifying a whole store: the anchor chain, then every chain
+    browse.py           reading entries back for people: newest first, filtered, paged
     service.py          AuditTrail (record, verify, anchor, purge, erase), AuditStore
     postgres.py         PostgresAuditStore: one chain per writer, each under its own head row
     postgres_anchor.py  the anchor chain's tables: appended once per interval, by one replica

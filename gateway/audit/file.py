@@ -45,6 +45,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from gateway.audit.anchor import AnchorEntry, AnchorScan, no_anchors
+from gateway.audit.browse import Found, RecordQuery, keep_newest
 from gateway.audit.chain import (
     EMPTY,
     LEGACY_CHAIN,
@@ -164,6 +165,23 @@ class FileAuditStore:
             return await asyncio.to_thread(self._tenants)
         except OSError as exc:
             raise AuditUnavailable(f"the audit file cannot be read: {exc}") from exc
+
+    async def newest(self, query: RecordQuery) -> list[Found]:
+        """The newest matching entries (``gateway.audit.browse``): a scan, in a thread."""
+        try:
+            return await asyncio.to_thread(self._newest, query)
+        except OSError as exc:
+            raise AuditUnavailable(f"the audit file cannot be read: {exc}") from exc
+
+    def _newest(self, query: RecordQuery) -> list[Found]:
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return []
+        with handle:
+            parsed = (_parse(line, 0) for line in handle)
+            entries = (item for item in parsed if isinstance(item, ChainEntry))
+            return keep_newest(query, CHAIN, entries)
 
     async def purge(self, tenant: str, before: float) -> int:
         def prune(entry: ChainEntry) -> ChainEntry | None:

@@ -44,6 +44,7 @@ from psycopg.types.json import set_json_loads
 
 from gateway.audit import postgres_anchor
 from gateway.audit.anchor import AnchorEntry, AnchorScan
+from gateway.audit.browse import Found, RecordQuery, newest_query
 from gateway.audit.chain import (
     LEGACY_CHAIN,
     ChainEntry,
@@ -105,6 +106,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 );
 CREATE INDEX IF NOT EXISTS {tenant_at} ON {table} (tenant, at) WHERE body IS NOT NULL;
 CREATE INDEX IF NOT EXISTS {subject} ON {table} (subject_ref) WHERE subject_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {at} ON {table} (at) WHERE body IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {head} (
     chain text PRIMARY KEY,
     seq bigint NOT NULL,
@@ -154,6 +156,7 @@ class PostgresAuditStore:
             "head": self._head,
             "tenant_at": sql.Identifier(f"{table}_tenant_at"),
             "subject": sql.Identifier(f"{table}_subject"),
+            "at": sql.Identifier(f"{table}_at"),
             "table_pkey": sql.Identifier(f"{table}_pkey"),
             "head_pkey": sql.Identifier(f"{table}_head_pkey"),
         }
@@ -285,6 +288,18 @@ class PostgresAuditStore:
             if len(rows) < _PAGE:
                 return
             after = rows[-1][0]
+
+    async def newest(self, query: RecordQuery) -> list[Found]:
+        """The newest matching entries of every chain (``gateway.audit.browse``)."""
+
+        async def newest(conn: psycopg.AsyncConnection[Any]) -> list[Found]:
+            statement, params = newest_query(self._table, _COLUMNS, query)
+            cur = await conn.execute(statement, params)
+            rows = await cur.fetchall()
+            found = [(row[0], _entry(row[1:])) for row in rows]
+            return [Found(chain, e) for chain, e in found if isinstance(e, ChainEntry)]
+
+        return await self._run(newest)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresAuditStore]:

@@ -31,6 +31,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from gateway.audit.anchor import AnchorEntry
+from gateway.audit.browse import Found, RecordQuery
 from gateway.audit.chain import (
     PURGE_ACTION,
     ChainEntry,
@@ -92,6 +93,10 @@ class AuditStore(ChainReader, Protocol):
 
     async def tenants(self) -> set[str]:
         """The tenants that have entries not yet pruned (in any chain)."""
+        ...
+
+    async def newest(self, query: RecordQuery) -> list[Found]:
+        """The newest matching entries of every chain, for people to read (``browse``)."""
         ...
 
     async def purge(self, tenant: str, before: float) -> int:
@@ -353,6 +358,10 @@ class AuditTrail:
             details=dict(details or {}),
         )
         return await self.append(record)
+
+    async def newest(self, query: RecordQuery) -> list[Found]:
+        """Entries for people to read, newest first (``gateway.audit.browse``)."""
+        return await self.store.newest(query)
 
     async def verify(
         self, anchor: ChainHead | None = None, chain_pins: Mapping[str, ChainHead] | None = None

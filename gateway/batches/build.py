@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.auth_failures import AuthFailures
 from gateway.batches.directory_store import DirectoryBatchStore
 from gateway.batches.line import LineCaller
 from gateway.batches.postgres_store import PostgresBatchStore
@@ -13,8 +12,7 @@ from gateway.batches.routes import BatchApi
 from gateway.batches.runner import BatchRunner
 from gateway.batches.service import BatchService
 from gateway.batches.store import BatchStore
-from gateway.core.tenant import Principal
-from gateway.errors import AuthenticationFailed
+from gateway.identity.bearer import Authenticator
 from gateway.pipeline.path import Pipeline
 from gateway.settings import BatchStoreSettings, Settings
 from gateway.telemetry.hub import Observability
@@ -47,19 +45,12 @@ async def build_batches(
     settings: Settings,
     pipeline: Pipeline,
     directory: Directory,
-    auth_failures: AuthFailures,
+    authenticate: Authenticator,
     observability: Observability,
     owner: str,
 ) -> Batches:
     declared = settings.batches.store
     store = None if declared is None else await open_store(declared)
-
-    def authenticate(authorization: str | None, client: str | None) -> Principal:
-        try:
-            return directory.authenticate(authorization)
-        except AuthenticationFailed as failed:
-            auth_failures.record("api", failed.reason, authorization, client)
-            raise
 
     service = BatchService(
         store, settings.batches, settings.server.max_body_bytes, observability.subject_ref

@@ -8,7 +8,7 @@ by the edge's body limit and ``batches.max_file_bytes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -18,9 +18,11 @@ from starlette.responses import Response
 
 from gateway.batches.service import BatchService
 from gateway.core.tenant import Principal
+from gateway.errors import PermissionDenied
 from gateway.openai.body import StrictJsonRoute
 
-Authenticate = Callable[[str | None, str | None], Principal]  # (authorization, client address)
+# (authorization, client address): gateway.identity.bearer.Authenticator, as on every /v1 route
+Authenticate = Callable[[str | None, str | None], Awaitable[Principal]]
 BatchEndpoint = Literal["/v1/chat/completions", "/v1/completions", "/v1/embeddings",
                         "/v1/responses"]  # fmt: skip
 
@@ -41,7 +43,7 @@ async def _api(request: Request) -> BatchApi:
 
 async def _caller(request: Request, api: Annotated[BatchApi, Depends(_api)]) -> Principal:
     client = request.client.host if request.client else None
-    return api.authenticate(request.headers.get("authorization"), client)
+    return await api.authenticate(request.headers.get("authorization"), client)
 
 
 Api = Annotated[BatchApi, Depends(_api)]
@@ -58,7 +60,7 @@ async def upload_file(
     purpose: Annotated[str, Form(max_length=64)],
 ) -> dict[str, Any]:
     content = await file.read()
-    subject = request.headers.get(api.subject_header)
+    subject = who.subject or request.headers.get(api.subject_header)  # a token's wins
     stored = await api.service.upload(who, file.filename or "", purpose, content, subject)
     return stored.public()
 
@@ -110,6 +112,8 @@ class BatchCreate(BaseModel):
 async def create_batch(
     body: BatchCreate, request: Request, api: Api, who: Caller
 ) -> dict[str, Any]:
+    if who.subject is not None:  # its lines would run long after the token has expired
+        raise PermissionDenied("Create batches with an API key: their lines run as that key.")
     subject = request.headers.get(api.subject_header)
     batch = await api.service.create(
         who, body.input_file_id, body.endpoint, body.completion_window, body.metadata, subject

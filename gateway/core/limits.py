@@ -31,10 +31,11 @@ UNLIMITED = Limits()
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a limit belongs to: the tenant (``name="tenant"``) or one of its keys."""
+    """What a limit belongs to: the tenant (``name="tenant"``), one of its keys, or one of its
+    end users (a bearer JWT's subject, by its keyed reference: never personal data in Redis)."""
 
     tenant: str
-    name: str  # "tenant" or "key:<key id>"
+    name: str  # "tenant", "key:<key id>" or "user:<subject ref>"
     limits: Limits
 
 
@@ -61,3 +62,10 @@ def scopes_for(
     if key_limits is not None and key_limits.any():
         scopes.append(Scope(tenant, "key:" + key_id, key_limits))
     return tuple(scopes)
+
+
+def user_scope(tenant: str, subject_ref: str, limits: Limits | None) -> tuple[Scope, ...]:
+    """An end user's own scope inside its tenant's (none when it has no limits)."""
+    if limits is None or not limits.any():
+        return ()
+    return (Scope(tenant, "user:" + subject_ref, limits),)

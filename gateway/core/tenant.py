@@ -50,6 +50,9 @@ class TenantSpec(BaseModel):
     # A client that leaves before its answer is complete: "abort" stops the engine at once,
     # "finish" lets it complete for nobody (metered exactly). None: metering.on_client_disconnect.
     on_client_disconnect: DisconnectMode | None = None
+    # Issuers (``identity.issuers[].name``) whose bearer JWTs this tenant accepts beside its
+    # API keys; empty: API keys only.
+    jwt_issuers: list[Identifier] = Field(default_factory=list)
 
     def runtime(self) -> Tenant:
         models = None if "*" in self.allowed_models else frozenset(self.allowed_models)
@@ -64,6 +67,7 @@ class TenantSpec(BaseModel):
             self.ai_act_marker,
             self.retention_days,
             self.on_client_disconnect,
+            frozenset(self.jwt_issuers),
         )
 
 
@@ -93,6 +97,7 @@ class Tenant:
     ai_act_marker: bool = False  # answers say they are AI-generated (EU AI Act Art. 50)
     retention_days: int | None = None  # audit content and content logs; None: the default
     on_client_disconnect: str | None = None  # "abort" or "finish"; None: the gateway's default
+    jwt_issuers: frozenset[str] = frozenset()  # issuers whose bearer JWTs it accepts
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models
@@ -100,10 +105,15 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the tenant and which of its keys was used (never the key)."""
+    """Who is calling: the tenant and which of its keys was used (never the key), or which
+    issuer's bearer JWT (``key_id`` "jwt:<issuer name>") and for whom."""
 
     tenant: Tenant
     key_id: str
-    # The limits this request is admitted against: the tenant's, and the key's if it has any.
+    # The limits this request is admitted against: the tenant's, the key's if it has any, and
+    # a token's end user's (``user:<subject ref>``) if the issuer sets per-user limits.
     scopes: tuple[Scope, ...] = field(default=())
     expires_at: float | None = None  # a rotated key's grace period ends here
+    # A bearer JWT's subject: the request's data subject (authenticated, so it wins over the
+    # ``user`` field). In memory only: records, logs and Redis keys get its keyed reference.
+    subject: str | None = field(default=None, repr=False)

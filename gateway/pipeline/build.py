@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.auth_failures import AuthFailures
+from gateway.identity.bearer import Authenticator
 from gateway.metering.service import Metering
 from gateway.pipeline.path import Pipeline
 from gateway.pipeline.record import Records
@@ -17,7 +17,6 @@ from gateway.privacy.service import Privacy
 from gateway.routing.monitor import EngineMonitor
 from gateway.settings import Settings
 from gateway.telemetry.hub import Observability
-from gateway.tenancy.directory import Directory
 from gateway.topology import Topology
 from gateway.upstream.forwarder import Forwarder
 
@@ -25,8 +24,7 @@ from gateway.upstream.forwarder import Forwarder
 def build_pipeline(
     settings: Settings,
     topology: Topology,
-    directory: Directory,
-    auth_failures: AuthFailures,
+    authenticator: Authenticator,
     privacy: Privacy,
     metering: Metering,
     observability: Observability,
@@ -37,7 +35,7 @@ def build_pipeline(
     records = Records(metering, observability, privacy, gateway_id)
     default_completion = settings.metering.default_completion_tokens
     return Pipeline(
-        authenticate=Authenticate(directory, auth_failures),
+        authenticate=Authenticate(authenticator),
         read=Read(settings, topology, observability),
         decide=(
             Residency(topology),

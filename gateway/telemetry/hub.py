@@ -247,12 +247,13 @@ class Observability:
         return self.audit.subject_ref(subject) if subject else None
 
     async def admin_action(
-        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+        self, action: str, tenant: str, target: dict[str, str], fields: list[str], *, actor: str
     ) -> None:
-        """An admin change (tenants, keys) in the audit trail: ids and field names only."""
+        """An admin change (tenants, keys) in the audit trail: ids and field names only, and
+        who made it (``Actor.id``: "admin-token", "token:<id>", "oidc:...")."""
         try:
             await self.audit.record_admin(
-                "admin-api", action, tenant=tenant, target=target, fields=fields
+                actor, action, tenant=tenant, target=target, fields=fields
             )
         except Exception:
             AUDIT_FAILURES.inc()

@@ -48,6 +48,9 @@ def residency_problems(settings: Settings) -> list[str]:
     if metering.ledger_dsn is not None:
         check("the usage ledger (metering.ledger_dsn)", metering.ledger_jurisdiction,
               metering.ledger_operator)  # fmt: skip
+    for issuer in settings.identity.issuers:
+        check(f"identity provider {issuer.name!r} (operator {issuer.operator})",
+              issuer.jurisdiction, issuer.operator)  # fmt: skip
     for pool in settings.pools:
         check(f"engine pool {pool.name!r}", pool.jurisdiction)
     return problems

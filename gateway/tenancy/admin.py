@@ -2,6 +2,9 @@
 
 Keys are shown once, when issued, and stored only as hashes. Revoking sets ``revoked_at``;
 rotating issues a new key and revokes the old one, at once or after a grace period.
+Every change names its ``actor`` (``Actor.id``: "admin-token", "oidc:...", "cli"), the
+identity the audit trail records for it; who may make it is decided before, by the caller
+(``gateway.admin.service``).
 Bootstrap from the YAML file: tenants it declares are written on every start (the file is
 authoritative for them); keys it declares are added when their id is new, so a key revoked
 through the API stays revoked even if the file still lists it.
@@ -27,7 +30,7 @@ from gateway.tenancy.store import DirectoryStore
 
 class AdminAuditHook(Protocol):
     async def __call__(
-        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+        self, action: str, tenant: str, target: dict[str, str], fields: list[str], *, actor: str
     ) -> None: ...
 
 
@@ -52,13 +55,13 @@ class TenantAdmin:
         self._policies = None if policies is None else frozenset(policies)
 
     async def _record(
-        self, action: str, tenant: str, target: dict[str, str], fields: list[str]
+        self, actor: str, action: str, tenant: str, target: dict[str, str], fields: list[str]
     ) -> None:
         """After a change is stored: in force here, and on record."""
         if self._on_change is not None:
             await self._on_change()
         if self._audit is not None:
-            await self._audit(action, tenant, target, fields)
+            await self._audit(action, tenant, target, fields, actor=actor)
 
     def _check_policy(self, policy: str | None) -> None:
         if policy is None or self._policies is None or policy in self._policies:
@@ -88,17 +91,19 @@ class TenantAdmin:
             raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
         return found
 
-    async def create_tenant(self, spec: TenantSpec) -> TenantRecord:
+    async def create_tenant(self, spec: TenantSpec, *, actor: str) -> TenantRecord:
         self._check_policy(spec.policy)
         if spec.id in (await self._store.snapshot()).tenants:
             raise Conflict(f"Tenant {spec.id!r} exists already.")
         now = time.time()
         record = TenantRecord.of(spec, now, now)
         await self._store.put_tenant(record)
-        await self._record("tenant.create", spec.id, {"tenant": spec.id}, [])
+        await self._record(actor, "tenant.create", spec.id, {"tenant": spec.id}, [])
         return record
 
-    async def update_tenant(self, tenant_id: str, changes: Mapping[str, object]) -> TenantRecord:
+    async def update_tenant(
+        self, tenant_id: str, changes: Mapping[str, object], *, actor: str
+    ) -> TenantRecord:
         """``changes``: the spec's fields to set (``id`` excepted); the others stay."""
         if "id" in changes:
             raise InvalidRequest("A tenant's id cannot change.", param="id")
@@ -113,7 +118,7 @@ class TenantAdmin:
             raise InvalidRequest(f"Invalid tenant: {exc.errors()[0]['msg']}.") from exc
         await self._store.put_tenant(record)
         fields = sorted(changes)
-        await self._record("tenant.update", tenant_id, {"tenant": tenant_id}, fields)
+        await self._record(actor, "tenant.update", tenant_id, {"tenant": tenant_id}, fields)
         return record
 
     async def keys(self, tenant_id: str) -> list[KeyRecord]:
@@ -123,7 +128,12 @@ class TenantAdmin:
         return sorted(found, key=lambda k: k.created_at)
 
     async def issue_key(
-        self, tenant_id: str, key_id: str | None = None, limits: Limits | None = None
+        self,
+        tenant_id: str,
+        key_id: str | None = None,
+        limits: Limits | None = None,
+        *,
+        actor: str,
     ) -> tuple[KeyRecord, str]:
         """A new key: its record, and the key itself (shown once, never stored)."""
         await self.tenant(tenant_id)
@@ -138,7 +148,7 @@ class TenantAdmin:
         )
         if not await self._store.add_key(record):
             raise Conflict(f"Key id {record.id!r} exists already.")
-        await self._record("key.issue", tenant_id, {"key": record.id}, [])
+        await self._record(actor, "key.issue", tenant_id, {"key": record.id}, [])
         return record, key
 
     async def _key(self, tenant_id: str, key_id: str) -> KeyRecord:
@@ -147,7 +157,9 @@ class TenantAdmin:
             raise NotFound(f"Tenant {tenant_id!r} has no key {key_id!r}.", code="key_not_found")
         return found
 
-    async def revoke_key(self, tenant_id: str, key_id: str, after_s: float = 0) -> KeyRecord:
+    async def revoke_key(
+        self, tenant_id: str, key_id: str, after_s: float = 0, *, actor: str
+    ) -> KeyRecord:
         current = await self._key(tenant_id, key_id)
         if after_s < 0:
             raise InvalidRequest("A revocation cannot lie in the past.", param="after_seconds")
@@ -156,18 +168,18 @@ class TenantAdmin:
             return current  # already revoked, earlier: keep the earlier time
         record = current.model_copy(update={"revoked_at": at})
         await self._store.put_key(record)
-        await self._record("key.revoke", tenant_id, {"key": key_id}, ["revoked_at"])
+        await self._record(actor, "key.revoke", tenant_id, {"key": key_id}, ["revoked_at"])
         return record
 
     async def rotate_key(
-        self, tenant_id: str, key_id: str, grace_s: float = 0
+        self, tenant_id: str, key_id: str, grace_s: float = 0, *, actor: str
     ) -> tuple[KeyRecord, str]:
         """Issue a successor with the same limits; the old key stops after ``grace_s``."""
         old = await self._key(tenant_id, key_id)
         if not old.active(time.time()):
             raise Conflict(f"Key {key_id!r} is revoked; issue a new one instead.")
-        record, key = await self.issue_key(tenant_id, limits=old.limits)
-        await self.revoke_key(tenant_id, key_id, after_s=grace_s)
+        record, key = await self.issue_key(tenant_id, limits=old.limits, actor=actor)
+        await self.revoke_key(tenant_id, key_id, after_s=grace_s, actor=actor)
         return record, key
 
 

@@ -17,7 +17,7 @@ import structlog
 
 from gateway.auth import KeyRing
 from gateway.core.limits import scopes_for
-from gateway.core.tenant import Principal
+from gateway.core.tenant import Principal, Tenant
 from gateway.tenancy.store import DirectoryStore, Snapshot
 
 log = structlog.get_logger("gateway.directory")
@@ -44,6 +44,7 @@ class Directory:
         self._poll = poll_interval
         self._version = -1
         self._ring = KeyRing([], pepper)
+        self._tenants: dict[str, Tenant] = {}
         self._retention: dict[str, float] = {}
         self._healthy = True
 
@@ -58,6 +59,10 @@ class Directory:
 
     def authenticate(self, authorization: str | None) -> Principal:
         return self._ring.authenticate(authorization)
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant as the directory has it now (bearer JWTs name their tenant)."""
+        return self._tenants.get(tenant_id)
 
     def principal(self, key_id: str) -> Principal | None:
         """The key's principal as the directory has it now (None: revoked, or unknown)."""
@@ -74,6 +79,7 @@ class Directory:
         # In a thread: every key of the directory, on any change anywhere (~5 us a key; 164
         # tenants' keys held the loop for 1.5 ms, thousands would for tens).
         self._ring = await asyncio.to_thread(build_ring, snapshot, self._pepper, time.time())
+        self._tenants = {tid: t.runtime() for tid, t in snapshot.tenants.items()}
         self._retention = {
             t.id: float(t.retention_days) for t in snapshot.tenants.values() if t.retention_days
         }

@@ -4,33 +4,36 @@ schemas (kubernetes-validate, offline).
 
 Value sets: the defaults (minimal), two sites with B200 and RTX Pro 6000 pools
 (examples/two-sites.yaml) and an external Redis: one node (examples/external-redis.yaml), a
-Redis Cluster over TLS with a password from a Secret (external-redis-cluster.yaml) and a
-Sentinel service (external-redis-sentinel.yaml). Beyond
-validity, the rendered objects are checked for what the chart promises: selectors, GPU
-resources and placement, NetworkPolicy rules, and a gateway configuration that the gateway
-itself accepts and that matches the launch profiles of serving/.
+Redis Cluster over TLS with a password from a Secret (external-redis-cluster.yaml), a
+Sentinel service (external-redis-sentinel.yaml), and an identity provider with the console
+(oidc-console.yaml; its own checks in test_identity.py). Beyond validity, the rendered
+objects are checked for what the chart promises: selectors, GPU resources and placement,
+NetworkPolicy rules, and a gateway configuration that the gateway itself accepts and that
+matches the launch profiles of serving/.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
-import yaml
 
-from gateway.settings import Settings, load_settings
-from gateway.telemetry.residency import check_residency
 from serving.profiles import PROFILES, helm_profiles
-
-CHART = Path(__file__).parents[2] / "charts" / "sovereign-gateway"
-KUBE = "1.33.0"
-Manifest = dict[str, Any]
+from tests.chart.rendering import (
+    CHART,
+    KUBE,
+    SECRET_VALUES,
+    example,
+    find,
+    gateway_config,
+    gateway_container,
+    policy_spec,
+    render,
+    started_settings,
+)
 
 ONE_POOL = {
     "engines": {
@@ -47,50 +50,8 @@ EXAMPLES = (
     "external-redis.yaml",
     "external-redis-cluster.yaml",
     "external-redis-sentinel.yaml",
+    "oidc-console.yaml",
 )
-
-
-def example(name: str) -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load((CHART / "examples" / name).read_text())
-    return values
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-# Every release names its usage ledger's address (the chart refuses to render without it).
-LEDGER = {"cidr": "10.0.9.5/32"}
-
-
-def with_ledger(values: dict[str, Any] | None) -> dict[str, Any]:
-    values = dict(values or {})
-    values["ledger"] = {**LEDGER, **values.get("ledger", {})}
-    return values
-
-
-def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
-    files = chart.render(with_ledger(values), name="sg", namespace="llm")
-    docs: list[Manifest] = []
-    for path, text in sorted(files.items()):
-        if path.endswith("NOTES.txt"):
-            continue
-        docs += [d for d in yaml.safe_load_all(text) if d]
-    return docs
-
-
-def find(docs: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
-    return [
-        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
-    ]
-
-
-def gateway_config(docs: list[Manifest]) -> dict[str, Any]:
-    (config_map,) = find(docs, "ConfigMap", "sg-sovereign-gateway-config")
-    config: dict[str, Any] = yaml.safe_load(config_map["data"]["gateway.yaml"])
-    return config
 
 
 # --- lint, schema, validity -------------------------------------------------------------
@@ -230,42 +191,6 @@ def test_minimal_gateway_objects(chart: helm.Chart) -> None:
     assert not find(docs, "Secret")  # referenced, never written
 
 
-# What the Secret would hand the gateway through the Deployment's env (made-up values).
-SECRET_VALUES = {
-    "SOVEREIGN_ADMIN__TOKEN_HASH": "sha256:" + "0" * 64,
-    "SOVEREIGN_SECURITY__KEY_PEPPER": "pepper-for-the-chart-test",
-    "SOVEREIGN_SECURITY__PSEUDONYM_KEY": base64.b64encode(b"k" * 32).decode(),
-    "SOVEREIGN_TELEMETRY__AUDIT__HMAC_KEY": base64.b64encode(b"h" * 32).decode(),
-    "SOVEREIGN_TELEMETRY__AUDIT__DSN": "postgresql://audit@10.10.4.20/audit",
-    "SOVEREIGN_METERING__LEDGER_DSN": "postgresql://ledger@10.10.4.20/ledger",
-    "SG_REDIS_PASSWORD": "redis-password-from-the-secret",
-}
-
-
-def started_settings(
-    docs: list[Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    """The settings the gateway pod would start with: the ConfigMap's file, plus the env the
-    Deployment sets from the Secret; then the start-up residency check."""
-    (deployment,) = find(docs, "Deployment")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env: dict[str, str] = {}
-    for entry in container["env"]:
-        if "secretKeyRef" in entry.get("valueFrom", {}):
-            env[entry["name"]] = SECRET_VALUES[entry["name"]]
-        elif "value" in entry:  # $(NAME) of an earlier variable expanded, as Kubernetes does
-            env[entry["name"]] = re.sub(
-                r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"]
-            )
-        if entry["name"] in env:
-            monkeypatch.setenv(entry["name"], env[entry["name"]])
-    path = tmp_path / "gateway.yaml"
-    path.write_text(yaml.safe_dump(gateway_config(docs)))
-    settings = load_settings(path)  # the gateway's own validation
-    check_residency(settings)
-    return settings
-
-
 @pytest.mark.parametrize(
     "values",
     [{}, ONE_POOL, *(example(name) for name in EXAMPLES)],
@@ -370,17 +295,11 @@ def test_two_sites_place_each_pool_on_its_site_and_gpu_class(chart: helm.Chart) 
     assert by_pool["md-rtx"]["data_classes"] == ["special-category"]
 
 
-def _policy(docs: list[Manifest], suffix: str) -> dict[str, Any]:
-    (policy,) = find(docs, "NetworkPolicy", f"sg-sovereign-gateway-{suffix}")
-    spec: dict[str, Any] = policy["spec"]
-    return spec
-
-
 def test_engines_accept_only_the_gateway_and_send_nothing(chart: helm.Chart) -> None:
     docs = render(chart, example("two-sites.yaml"))
     (deployment,) = find(docs, "Deployment")
     gateway_labels = deployment["spec"]["selector"]["matchLabels"]
-    engines = _policy(docs, "engines")
+    engines = policy_spec(docs, "engines")
     assert engines["policyTypes"] == ["Ingress", "Egress"]
     assert engines["egress"] == []
     (rule,) = engines["ingress"]
@@ -390,14 +309,14 @@ def test_engines_accept_only_the_gateway_and_send_nothing(chart: helm.Chart) -> 
         if "engine" in sts["metadata"]["name"]:
             pod_labels = sts["spec"]["template"]["metadata"]["labels"]
             assert engines["podSelector"]["matchLabels"].items() <= pod_labels.items()
-    redis = _policy(docs, "redis")
+    redis = policy_spec(docs, "redis")
     assert redis["egress"] == []
     assert redis["ingress"][0]["from"] == [{"podSelector": {"matchLabels": gateway_labels}}]
 
 
 def test_the_gateway_sends_only_to_its_engines_stores_sinks_and_dns(chart: helm.Chart) -> None:
     docs = render(chart, example("two-sites.yaml"))
-    gateway = _policy(docs, "gateway")
+    gateway = policy_spec(docs, "gateway")
     targets = []
     for rule in gateway["egress"]:
         (peer,) = rule["to"]
@@ -431,15 +350,9 @@ def test_an_external_redis_replaces_the_statefulset(chart: helm.Chart) -> None:
     config = gateway_config(docs)
     assert config["store"]["redis_url"] == "redis://redis.intern.example.de:6379/0"
     assert config["store"]["operator"] == "Rechenzentrum Nord GmbH"
-    egress = _policy(docs, "gateway")["egress"]
+    egress = policy_spec(docs, "gateway")["egress"]
     assert {"to": [{"ipBlock": {"cidr": "10.10.2.7/32"}}],
             "ports": [{"port": 6379, "protocol": "TCP"}]} in egress  # fmt: skip
-
-
-def _gateway_container(docs: list[Manifest]) -> Manifest:
-    (deployment,) = find(docs, "Deployment")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container  # type: ignore[no-any-return]
 
 
 def test_an_external_cluster_over_tls_with_a_password_from_a_secret(
@@ -451,7 +364,7 @@ def test_an_external_cluster_over_tls_with_a_password_from_a_secret(
     query = "ssl_ca_certs=/etc/sovereign-redis-tls/ca.crt"
     # No password in the ConfigMap: the Deployment sets the URL with it, from the Secret.
     assert gateway_config(docs)["store"]["redis_url"] == f"rediss+cluster://{nodes}?{query}"
-    container = _gateway_container(docs)
+    container = gateway_container(docs)
     env = {e["name"]: e for e in container["env"]}
     assert env["SG_REDIS_PASSWORD"]["valueFrom"] == {
         "secretKeyRef": {"name": "redis-credentials", "key": "password"}
@@ -481,7 +394,7 @@ def test_an_external_sentinel_service(
     docs = render(chart, example("external-redis-sentinel.yaml"))
     sentinels = "10.10.3.21:26379,10.10.3.22:26379,10.10.3.23:26379"
     assert gateway_config(docs)["store"]["redis_url"] == f"redis+sentinel://{sentinels}/sg-main/2"
-    env = {e["name"]: e for e in _gateway_container(docs)["env"]}
+    env = {e["name"]: e for e in gateway_container(docs)["env"]}
     assert env["SG_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
     store = started_settings(docs, tmp_path, monkeypatch).store.redis
     assert store is not None
@@ -489,7 +402,7 @@ def test_an_external_sentinel_service(
     assert (store.service, store.db, store.tls) == ("sg-main", 2, False)
     assert store.password == SECRET_VALUES["SG_REDIS_PASSWORD"]
     # The gateway reaches the sentinels (26379) and the data nodes (redis.port).
-    egress = _policy(docs, "gateway")["egress"]
+    egress = policy_spec(docs, "gateway")["egress"]
     assert {"to": [{"ipBlock": {"cidr": "10.10.3.0/24"}}],
             "ports": [{"port": 6379, "protocol": "TCP"},
                       {"port": 26379, "protocol": "TCP"}]} in egress  # fmt: skip
@@ -505,7 +418,7 @@ def test_a_single_external_redis_gets_its_password_and_ca_too(
         "tls": {"enabled": True, "caSecret": {"name": "redis-ca"}},
     }
     docs = render(chart, values)
-    env = {e["name"]: e for e in _gateway_container(docs)["env"]}
+    env = {e["name"]: e for e in gateway_container(docs)["env"]}
     assert env["SOVEREIGN_STORE__REDIS_URL"]["value"] == (
         "rediss://:$(SG_REDIS_PASSWORD)@redis.intern.example.de:6380/1"
         "?ssl_ca_certs=/etc/sovereign-redis-tls/ca.crt"

@@ -601,7 +601,7 @@ async def test_the_gateway_appends_to_its_replicas_chain_and_the_cli_to_its_own(
             "zone-a",
             "cli",
         )
-        await hub.admin_action("tenant.create", "acme", {"tenant": "acme"}, [])
+        await hub.admin_action("tenant.create", "acme", {"tenant": "acme"}, [], actor="admin-token")
         await cli.record_admin("cli", "key.issue", tenant="acme")
         assert await hub.audit.anchor() is not None
         report = await cli.verify()

@@ -39,6 +39,7 @@ class FakeResources:
     quota_store: QuotaStore
     auth_failures: AuthFailures
     metering: Metering  # usage reads its ledger: the embedded one over ``quota_store`` here
+    identity: None = None  # no JWT issuers: admin tokens only
 
 
 def with_resources(app: ASGIApp, resources: FakeResources) -> ASGIApp:
@@ -107,8 +108,8 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> dict
 async def test_admin_routes_refuse_missing_wrong_and_tenant_credentials(
     client: httpx.AsyncClient, resources: FakeResources
 ) -> None:
-    await resources.tenant_admin.create_tenant(TenantSpec(id="acme"))
-    _, tenant_key = await resources.tenant_admin.issue_key("acme")
+    await resources.tenant_admin.create_tenant(TenantSpec(id="acme"), actor="test")
+    _, tenant_key = await resources.tenant_admin.issue_key("acme", actor="test")
     for headers in (
         {},
         {"authorization": "Bearer wrong-token"},
@@ -611,16 +612,21 @@ async def test_a_tenants_preferred_sites_are_set_and_changed(client: httpx.Async
 
 async def test_every_admin_change_is_handed_to_the_audit_trail_without_key_material() -> None:
     recorded: list[tuple[str, str, dict[str, str], list[str]]] = []
+    actors: list[str] = []
 
-    async def audit(action: str, tenant: str, target: dict[str, str], fields: list[str]) -> None:
+    async def audit(
+        action: str, tenant: str, target: dict[str, str], fields: list[str], *, actor: str
+    ) -> None:
         recorded.append((action, tenant, target, fields))
+        actors.append(actor)
 
     admin = TenantAdmin(MemoryDirectoryStore(), None, audit=audit)
-    await admin.create_tenant(TenantSpec(id="amt"))
-    await admin.update_tenant("amt", {"degraded_mode": "fail_open"})
-    record, key = await admin.issue_key("amt", "amt-1")
-    await admin.revoke_key("amt", "amt-1")
+    await admin.create_tenant(TenantSpec(id="amt"), actor="oidc:idp:ada")
+    await admin.update_tenant("amt", {"degraded_mode": "fail_open"}, actor="token:ops")
+    record, key = await admin.issue_key("amt", "amt-1", actor="cli")
+    await admin.revoke_key("amt", "amt-1", actor="admin-token")
     assert [r[0] for r in recorded] == ["tenant.create", "tenant.update", "key.issue", "key.revoke"]
+    assert actors == ["oidc:idp:ada", "token:ops", "cli", "admin-token"]
     assert recorded[1][3] == ["degraded_mode"]
     assert recorded[2][2] == {"key": "amt-1"}
     assert all(key not in str(r) and record.hash not in str(r) for r in recorded)

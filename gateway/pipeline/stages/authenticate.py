@@ -1,18 +1,17 @@
-"""Authenticate: who is calling, from this replica's copy of the key directory (401). The key
-comes as ``Authorization: Bearer``; on Anthropic's route also as ``x-api-key``."""
+"""Authenticate: who is calling (401), by the one authentication of ``/v1``
+(``gateway.identity.bearer``): an API key from this replica's copy of the key directory, or
+a bearer JWT of a configured issuer. The credential comes as ``Authorization: Bearer``; on
+Anthropic's route a key also as ``x-api-key``."""
 
 from __future__ import annotations
 
-from gateway.auth_failures import AuthFailures
-from gateway.errors import AuthenticationFailed
+from gateway.identity.bearer import Authenticator
 from gateway.pipeline.context import RequestContext
-from gateway.tenancy.directory import Directory
 
 
 class Authenticate:
-    def __init__(self, directory: Directory, failures: AuthFailures) -> None:
-        self._directory = directory
-        self._failures = failures
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
 
     async def __call__(self, ctx: RequestContext) -> None:
         authorization = ctx.headers.get("authorization")
@@ -21,8 +20,4 @@ class Authenticate:
             # for its ``auth_token``): the same tenant key, either way.
             key = ctx.headers.get("x-api-key")
             authorization = None if key is None else "Bearer " + key
-        try:
-            ctx.principal = self._directory.authenticate(authorization)
-        except AuthenticationFailed as failed:  # counted and logged: guessing is not unseen
-            self._failures.record("api", failed.reason, authorization, ctx.client)
-            raise
+        ctx.principal = await self._authenticator(authorization, ctx.client)

@@ -1,5 +1,6 @@
 """Read: the body, parsed strictly and checked against its endpoint's schema (400); what the
-client says in headers; who the request is about; the request's trace span opens.
+client says in headers; who the request is about (a bearer JWT's subject, else the subject
+header or the ``user`` field); the request's trace span opens.
 
 The body is read here, after authentication, so an unauthenticated client learns nothing
 about what a valid body looks like. Its size is bounded while it is read (the edge's limit).
@@ -60,11 +61,14 @@ class Read:
         user = user if isinstance(user, str) and user else None
         headers = ctx.headers
         batch = headers.get("x-sovereign-priority", "").strip().lower() == "batch"
+        # A bearer JWT's subject is authenticated: it is the data subject, whatever the body
+        # or the headers claim (records keep only its keyed reference, as for the others).
+        authenticated = ctx.principal.subject if ctx.principal is not None else None
         ctx.hints = RequestHints(
             headers.get(self._conversation),
             headers.get(self._session) or user,
             Priority.BATCH if batch else Priority.INTERACTIVE,
-            headers.get(self._subject) or user,
+            authenticated or headers.get(self._subject) or user,
         )
         observability = self._observability
         ctx.subject_ref = observability.subject_ref(ctx.hints.subject)

@@ -20,6 +20,7 @@ from gateway.errors import (
     NoPoolForDataClass,
     RateLimited,
 )
+from gateway.identity.bearer import Authenticator
 from gateway.metering.service import Admission
 from gateway.metering.stream_usage import UsageAsked
 from gateway.pipeline.context import RequestContext
@@ -86,17 +87,21 @@ class _Failures:
         self.recorded.append((surface, reason, credential, client))
 
 
+def _authenticator(directory: _Directory, failures: _Failures) -> Authenticator:
+    return Authenticator(cast(Any, directory), cast(Any, failures), None, str)
+
+
 async def test_authenticate_sets_the_principal_or_counts_the_failure() -> None:
     failures = _Failures()
     ctx = context(headers={"authorization": "Bearer sk-1"})
     ctx.principal = None
-    await Authenticate(cast(Any, _Directory()), cast(Any, failures))(ctx)
+    await Authenticate(_authenticator(_Directory(), failures))(ctx)
     assert ctx.tenant is TENANT
 
     ctx.principal, ctx.client = None, "10.0.0.9"
     refused = AuthenticationFailed("Incorrect API key provided.")
     with pytest.raises(AuthenticationFailed):
-        await Authenticate(cast(Any, _Directory(refused)), cast(Any, failures))(ctx)
+        await Authenticate(_authenticator(_Directory(refused), failures))(ctx)
     assert failures.recorded == [("api", refused.reason, "Bearer sk-1", "10.0.0.9")]
 
 
@@ -133,6 +138,17 @@ async def test_read_checks_the_body_in_pieces_and_takes_hints_from_headers_and_u
     assert ctx.subject_ref == "ref(u-7)"
     assert ctx.model == "smollm2"
     assert observability.started[0][:2] == ("chat.completions", "smollm2")
+
+
+async def test_a_tokens_subject_is_the_data_subject_whatever_the_body_or_headers_say() -> None:
+    read, _ = reader()
+    body = b'{"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}], "user": "u-7"}'
+    ctx = context(body, headers={"x-sovereign-subject": "someone-else"})
+    ctx.principal = Principal(TENANT, "jwt:kc", subject="alice@example.de")
+    await read(ctx)
+    assert ctx.hints.subject == "alice@example.de"
+    assert ctx.subject_ref == "ref(alice@example.de)"
+    assert ctx.hints.session == "u-7"  # affinity still follows the client's own hint
 
 
 @pytest.mark.parametrize(
