@@ -18,6 +18,7 @@ checks; here every decision stays in ``gateway.admin.service``.
     login_state.py   a sign-in under way, sealed (AES-GCM) in the browser's cookie
     oidc.py          authorization code + PKCE (S256): URLs, code exchange; pure but one call
     guard.py         return paths (no open redirect), CSRF and origin checks, security headers
+    error_pages.py   errors as translated pages: which message, which status, the detail folded
     web.py           route class (headers, errors as pages), session/form dependencies, render
     i18n.py          catalogues (messages/de.json, en.json) and the request's language
     formats.py       numbers and times as a page shows them (template filters)
