@@ -96,6 +96,9 @@ class IdentitySettings(_Section):
     issuers: list[IssuerSettings] = Field(default_factory=list)
     # The longest bearer JWT accepted (bytes); longer ones are refused before parsing.
     max_token_bytes: int = Field(8192, ge=1024, le=65536)
+    # Tokens verified and kept (tokens.py ``VerifiedCache``), so a reused token skips the
+    # signature check; about 2 KB each. 0: every request checks its token's signature.
+    verified_cache_size: int = Field(10_000, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _unique(self) -> IdentitySettings:

@@ -12,10 +12,20 @@ Header parameters that name a key (``jku``, ``x5u``, ``jwk``, ``x5c``) are never
 key is the issuer's, found by ``kid`` (a plain name) in its own JWKS. Every failure is
 ``AuthenticationFailed`` (401, code ``invalid_api_key`` as for keys) with a reason for the
 failure log and a message that names no internals.
+
+A token verified once is kept (``VerifiedCache``, by the SHA-256 of the token and the
+audience, at most ``identity.verified_cache_size``), so a client reusing its token until it
+expires costs one signature check, not one per request. An entry is used again only while
+the token has not expired (``exp`` and the leeway, as PyJWT decides) and while the issuer's
+key for its ``kid`` is the very key object it was checked with: the key cache parses new
+objects whenever it reads the JWKS again, so an entry lasts at most one key-cache period, and
+a key that left the JWKS on a rotation refuses the token (``unknown_kid``). Refusals are
+never kept; ID tokens (a ``nonce``) are never kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Mapping
@@ -48,6 +58,37 @@ class VerifiedToken:
     claims: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token verified earlier, and what must still hold to use it again."""
+
+    token: VerifiedToken
+    kid: str
+    algorithm: str
+    key: Any  # the key object it was checked with (a re-read JWKS makes new ones)
+    until: float  # wall clock: exp + leeway, from which PyJWT refuses it
+
+
+class VerifiedCache:
+    """Verified tokens by digest; bounded, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[bytes, _Verified] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, digest: bytes) -> _Verified | None:
+        """The entry, removed: ``keep`` puts it back (as the most recent) if still good."""
+        return self._entries.pop(digest, None)
+
+    def keep(self, digest: bytes, entry: _Verified) -> None:
+        self._entries[digest] = entry
+        while len(self._entries) > self.size:
+            del self._entries[next(iter(self._entries))]
+
+
 def refused(reason: AuthFailureReason, message: str) -> AuthenticationFailed:
     return AuthenticationFailed(message, reason=reason)
 
@@ -67,6 +108,7 @@ class TokenVerifier:
         self._max_bytes = settings.max_token_bytes
         self._keys = {i.name: IssuerKeys(i, client, clock) for i in settings.issuers}
         self._by_iss = {i.issuer: i for i in settings.issuers}  # exactly as configured
+        self._cache = VerifiedCache(settings.verified_cache_size)
 
     def issuer(self, name: str) -> IssuerSettings:
         return self._keys[name].issuer
@@ -86,8 +128,15 @@ class TokenVerifier:
     ) -> VerifiedToken:
         """The token's verified claims. ``audience`` None: the issuer's configured API
         audience; ``nonce`` (ID tokens): must equal the token's."""
-        if len(token.encode()) > self._max_bytes:
+        data = token.encode()
+        if len(data) > self._max_bytes:
             raise refused("token_too_long", "The bearer token is too long.")
+        digest = None
+        if nonce is None and self._cache.size:
+            digest = hashlib.sha256(data).digest() + (audience or "").encode()
+            cached = await self._cached(digest)
+            if cached is not None:
+                return cached
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -112,7 +161,23 @@ class TokenVerifier:
             str(claims.get("nonce", "")).encode(), nonce.encode()
         ):
             raise refused("nonce_mismatch", "The token's nonce does not match.")
-        return VerifiedToken(issuer, claims)
+        verified = VerifiedToken(issuer, claims)
+        if digest is not None:  # PyJWT refuses from int(exp) + leeway on
+            until = int(claims["exp"]) + issuer.leeway_s
+            self._cache.keep(digest, _Verified(verified, kid, algorithm, key, until))
+        return verified
+
+    async def _cached(self, digest: bytes) -> VerifiedToken | None:
+        """The token verified earlier, if it still would be; None: verify it (again)."""
+        entry = self._cache.take(digest)
+        if entry is None or time.time() >= entry.until:
+            return None  # expired: verified again, so refused with its reason
+        keys = self._keys[entry.token.issuer.name]
+        # The issuer's keys as they are now (re-read when due; a key gone refuses the token).
+        if await keys.key(entry.kid, entry.algorithm) is not entry.key:
+            return None  # the JWKS was read again since: checked again with the key read
+        self._cache.keep(digest, entry)
+        return entry.token
 
 
 def _decode(

@@ -10,4 +10,7 @@ Modules:
     test_api_jwt.py       the IdP's JWTs as the openai SDK's api_key; forged ones get 401
     test_console.py       the console's flows per role (platform admin, DPO, tenant admin,
                           auditor), in German and English
+    test_console_platform.py  engines and pools as routing sees them; a policy chosen in
+                          the console and its findings (types, counts, never values); a
+                          new key the back button does not bring back
 """

@@ -39,6 +39,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]  # fmt: skip
+# Playwright turns Chromium's back-forward cache off; people's Chrome has it on, and the back
+# button must not bring a new key back (test_console_platform.py).
+CHROMIUM_DEFAULTS_DROPPED = ["--disable-back-forward-cache"]
 ISSUER_NAME = "test-idp"
 # A machine client of the other tenant, which accepts no JWTs: its real tokens are refused.
 OTHER_MACHINE = "globex-machine"
@@ -187,7 +190,11 @@ def browser() -> Iterator[Browser]:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir()
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            ignore_default_args=CHROMIUM_DEFAULTS_DROPPED,
+        )
         try:
             yield launched
         finally:
