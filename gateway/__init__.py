@@ -35,6 +35,9 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
                    shape, record (``pipeline/path.py``)
     batches/       ``/v1/files`` and ``/v1/batches``: each line through the request path,
                    files and results in a declared in-jurisdiction store
+    provenance/    EU AI Act Art. 50: signed provenance of answers (JWS), its JWKS and the
+                   free verification; the text watermark's detector
+    disclosure/    EU AI Act Art. 50(1): the deployer's notice to people, per tenant
     settle.py      the net that settles every admitted request however it ends
     edge.py        request ids and the body size limit (pure ASGI)
     http_errors.py the one place errors become OpenAI JSON (Anthropic's on /v1/messages);

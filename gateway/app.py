@@ -14,6 +14,7 @@ from gateway.http_errors import CatchAll
 from gateway.openai.models import router as models_router
 from gateway.openai.stored import router as stored_responses_router
 from gateway.pipeline.routes import GatewayApp, describe, fast_lane, inference_routes
+from gateway.provenance.routes import router as provenance_router
 from gateway.resources import lifespan_for
 from gateway.settings import Settings
 from gateway.settle import SettleMiddleware
@@ -35,6 +36,7 @@ def create_app(
     app.include_router(stored_responses_router)  # stateless: says so (gateway/openai/stored.py)
     app.include_router(batches_router)  # /v1/files, /v1/batches: gateway/batches
     app.include_router(probes.router)
+    app.include_router(provenance_router)  # JWKS, /v1/provenance/verify: gateway/provenance
     app.include_router(console_router)  # /console: the web console (gateway/console)
     app.include_router(admin_router)  # /admin/v1: gateway/admin (its router includes the rest)
     http_errors.install(app)

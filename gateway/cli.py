@@ -22,6 +22,9 @@ from pydantic import SecretStr
 from gateway import admin_cli, audit_cli
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
+from gateway.provenance import cli as provenance_cli
+from gateway.provenance.keys import ephemeral_key, private_pem
+from gateway.provenance.settings import ProvenanceKey
 from gateway.server import run_server, server_config
 from gateway.settings import LimitsSettings, Settings, load_settings
 from gateway.telemetry.logs import configure_logging
@@ -132,6 +135,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     else:
         raise SystemExit("give --config FILE, or --engine URL and --api-key KEY")
+    if args.provenance:
+        settings = with_provenance(settings)
     check_replicas(settings)
     try:
         check_residency(settings)
@@ -141,6 +146,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving on http://{settings.server.host}:{settings.server.port}/v1", flush=True)
     serve(settings)
     return 0
+
+
+def with_provenance(settings: Settings) -> Settings:
+    """Every answer signed (``gateway/provenance``); with no key configured, an ephemeral
+    Ed25519 key made here, so that every worker signs with the same one."""
+    section = settings.provenance
+    update: dict[str, Any] = {"default": "on"}
+    if not section.keys:
+        key = ephemeral_key()
+        update["keys"] = [ProvenanceKey(kid=key.kid, private_key=SecretStr(private_pem(key)))]
+        print(f"provenance: ephemeral signing key {key.kid} (tokens verify while it runs)")
+    return settings.model_copy(update={"provenance": section.model_copy(update=update)})
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -174,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         help="quick mode: the GDPR policy preset (default gdpr-default; 'none' turns it off)",
     )
+    serve_p.add_argument(
+        "--provenance",
+        action="store_true",
+        help="sign every answer (x-sovereign-provenance); an ephemeral key if none is set",
+    )
     serve_p.add_argument("--host")
     serve_p.add_argument("--port", type=int)
     serve_p.add_argument("--workers", type=int)
@@ -196,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     # keys issue|list|rotate|revoke next to `keys new` and `keys hash`.
     admin_cli.register(sub, keys_sub)
     audit_cli.register(sub)
+    provenance_cli.register(sub)  # provenance verify: gateway/provenance/cli.py
     # End of the admin commands.
 
     # Development commands (run-local, capacity) come from their own packages as plugins.

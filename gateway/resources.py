@@ -27,6 +27,7 @@ from gateway.metering import estimate
 from gateway.metering.service import Metering
 from gateway.pipeline.build import build_pipeline
 from gateway.privacy.service import Privacy, build_privacy, check_privacy_settings
+from gateway.provenance.service import build_provenance
 from gateway.quota.store import QuotaStore
 from gateway.routing.build import build_router
 from gateway.routing.router import Router
@@ -152,6 +153,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 authenticator = Authenticator(
                     directory, auth_failures, identity, observability.audit.subject_ref
                 )
+                provenance = build_provenance(settings.provenance, replica)
                 pipeline = build_pipeline(
                     settings,
                     topology,
@@ -162,6 +164,7 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                     router.monitor,
                     forwarder,
                     replica,
+                    provenance,
                 )
                 batches = await build_batches(
                     settings, pipeline, directory, authenticator, observability, replica
@@ -200,7 +203,12 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
 
                 settle_process()  # start-up is done: out of gc's way, GIL bounded (runtime.py)
                 try:
-                    yield {"resources": resources, "pipeline": pipeline, "batches": batches.api}
+                    yield {
+                        "resources": resources,
+                        "pipeline": pipeline,
+                        "batches": batches.api,
+                        "provenance": provenance,  # gateway/provenance/routes.py
+                    }
                 finally:
                     for loop in loops:
                         loop.cancel()

@@ -34,6 +34,7 @@ from gateway.core.redis_url import RedisUrl, parse_redis_url
 from gateway.core.tenant import TenantSpec
 from gateway.identity.roles import Role
 from gateway.identity.settings import IdentitySettings
+from gateway.provenance.settings import ProvenanceSettings
 
 StrategyName = Literal["round_robin", "least_load", "affinity"]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
@@ -463,6 +464,7 @@ class Settings(BaseSettings):
     batches: BatchSettings = BatchSettings()
     identity: IdentitySettings = IdentitySettings()
     console: ConsoleSettings = ConsoleSettings()
+    provenance: ProvenanceSettings = ProvenanceSettings()  # signed answers: gateway/provenance
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 

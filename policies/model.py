@@ -115,6 +115,9 @@ class Policy(_Strict):
     # a person finds that person's texts (policies/pseudonym/surrogate.py); other types keep
     # their stable pseudonym. Part of the version unless "conversation".
     embedding_pseudonyms: Literal["conversation", "stable", "surrogate"] = "conversation"
+    # Every answer under this policy carries a signed provenance token (EU AI Act Art.
+    # 50(2); gateway/provenance), whatever its tenant chose. Part of the version if true.
+    require_provenance: bool = False
 
     @field_validator("passthrough_fields")
     @classmethod
@@ -139,6 +142,8 @@ class Policy(_Strict):
             del content["passthrough_fields"]
         if self.embedding_pseudonyms == "conversation":
             del content["embedding_pseudonyms"]
+        if not self.require_provenance:
+            del content["require_provenance"]
         canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
 

@@ -26,6 +26,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.watermark_scheme import WatermarkScheme
+
 VLLM_VERSION = "0.32.0"
 MODEL_NAME = "smollm2"
 # Pins for the engine environment. torch comes from the machine's local wheel folder (CPU build);
@@ -158,25 +160,41 @@ class ServedModel:
     options: tuple[str, ...]
     # VLLM_CPU_KVCACHE_SPACE in GiB, or None to size the KV cache with an option instead.
     kv_cache_gib: str | None
+    # More environment for the engine process (the watermark's key and strength).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 # SmolLM2's own chat template plus tools in the Hermes format (identical output for requests
 # without tools), kept in the clone: the model's template knows no tools.
 CHAT_TEMPLATE = Path(__file__).with_name("templates") / "smollm2_tools.jinja"
+# The text watermark's logits processor (serving/watermark_processor.py), imported by the
+# engine from this clone (its folder goes on the engine's PYTHONPATH).
+WATERMARK_PROCESSOR = "serving.watermark_processor:WatermarkLogitsProcessor"
+CLONE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def chat_model(paths: EnginePaths) -> ServedModel:
+def chat_model(paths: EnginePaths, watermark: WatermarkScheme | None = None) -> ServedModel:
     """SmolLM2-135M-Instruct with tool calling: vLLM's ``hermes`` parser reads the
     ``<tool_call>`` blocks the template asks for (``tool_choice: auto``); a named
     ``tool_choice`` or ``required`` is decoded under a JSON schema, so even this small model
-    answers with a valid call (tests/compat/)."""
-    options = (
+    answers with a valid call (tests/compat/).
+
+    With ``watermark``, the engine also loads the watermark's logits processor with that
+    scheme: requests asking for it (``vllm_xargs``) are watermarked, all others untouched."""
+    options: tuple[str, ...] = (
         "--max-model-len", "2048", "--dtype", "bfloat16",
         "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
         "--chat-template", str(CHAT_TEMPLATE),
     )  # fmt: skip
+    env: tuple[tuple[str, str], ...] = ()
+    if watermark is not None:
+        options = (*options, "--logits-processors", WATERMARK_PROCESSOR)
+        pythonpath = os.pathsep.join(
+            p for p in (str(CLONE_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        env = (*watermark.engine_env().items(), ("PYTHONPATH", pythonpath))
     # KV cache for the tiny model, in GiB: enough for many 2k-token sequences.
-    return ServedModel(MODEL_NAME, paths.model_dir, options, "1")
+    return ServedModel(MODEL_NAME, paths.model_dir, options, "1", env)
 
 
 def embedding_model(paths: EnginePaths) -> ServedModel:
@@ -289,7 +307,7 @@ def start(
     began = time.monotonic()
     process = subprocess.Popen(
         engine_command(paths, host, port, served),
-        env=engine_env(served.kv_cache_gib),
+        env={**engine_env(served.kv_cache_gib), **dict(served.env)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group, so stop() reaches the engine core too
@@ -324,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--embeddings", action="store_true", help=f"serve {EMBEDDING_MODEL_NAME} (embeddings)"
     )
+    run.add_argument(
+        "--watermark",
+        action="store_true",
+        help="load the text watermark's logits processor, keyed by $SOVEREIGN_WATERMARK_KEY",
+    )
     sub.add_parser("where", help="print the engine's install folder")
     args = parser.parse_args(argv)
     paths = EnginePaths(engine_home())
@@ -334,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # SIGTERM must stop the engine's whole process group too, not orphan its workers.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        model = embedding_model(paths) if args.embeddings else chat_model(paths)
+        watermark = WatermarkScheme.from_env() if args.watermark else None
+        if args.watermark and watermark is None:
+            parser.error("--watermark needs the key in $SOVEREIGN_WATERMARK_KEY (hex)")
+        model = embedding_model(paths) if args.embeddings else chat_model(paths, watermark)
         engine = start(paths, host=args.host, port=args.port, model=model)
         print(f"engine ready at {engine.base_url} in {engine.startup_seconds:.0f} s", flush=True)
         try:

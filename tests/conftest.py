@@ -12,14 +12,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from serving.local_engine import EnginePaths, engine_home, start
-from tests.servers import TIMINGS, EngineUnderTest, embedding_engine, free_port
+from serving.local_engine import EnginePaths, chat_model, engine_home, start
+from tests.servers import TEST_WATERMARK, TIMINGS, EngineUnderTest, embedding_engine, free_port
 
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest]:
-    """The real vLLM engine (CPU, SmolLM2-135M-Instruct served as "smollm2")."""
-    # For local iteration only: reuse an engine you already started (saves ~2.5 minutes).
+    """The real vLLM engine (CPU, SmolLM2-135M-Instruct served as "smollm2"), with the text
+    watermark's logits processor loaded (``TEST_WATERMARK``): one engine serves both the
+    tests of plain answers (untouched; tests/e2e/test_watermark.py shows it) and those of
+    watermarked ones, instead of a second engine start of two minutes or more."""
+    # For local iteration only: reuse an engine you already started (saves ~2.5 minutes;
+    # start it with --watermark and TEST_WATERMARK's key for the watermark's tests).
     # CI and the README's test command never set it, so they start the real engine here.
     reuse = os.environ.get("SOVEREIGN_TEST_ENGINE_URL")
     if reuse:
@@ -30,7 +34,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest
         pytest.fail(f"the vLLM engine is not installed in {paths.home}: run `make install`")
     log = tmp_path_factory.mktemp("engine") / "engine.log"
     try:
-        running = start(paths, port=free_port(), log_path=log, ready_timeout=900)
+        model = chat_model(paths, TEST_WATERMARK)
+        running = start(paths, port=free_port(), log_path=log, ready_timeout=900, model=model)
     except Exception:
         print(log.read_text()[-5000:], file=sys.stderr)
         raise

@@ -27,9 +27,19 @@ from serving.local_engine import (
     engine_home,
     start,
 )
+from serving.watermark_scheme import WatermarkScheme
 
 # Filled in by the session fixtures, printed at the end of the run (see tests/conftest.py).
 TIMINGS: dict[str, float] = {}
+
+# The text watermark the session's chat engine is started with (its logits processor is
+# loaded; only requests with ``vllm_xargs: {"sovereign_watermark": 1}`` are marked, all others
+# are untouched: tests/e2e/test_watermark.py). Detection re-tokenizes with the model's own
+# tokenizer.
+TEST_WATERMARK = WatermarkScheme(
+    key=b"sovereign-gateway test watermark key",
+    tokenizer=str(EnginePaths(engine_home()).model_dir),
+)
 
 
 def free_port() -> int:

@@ -8,10 +8,10 @@
 - otherwise: 403 ``permission_denied``, naming the permission.
 
 A tenant admin's changes to its tenant (``TENANT_ADMIN_FIELDS``): it chooses its policy, its
-preferred sites, the AI Act marker and what happens when clients leave, and may tighten its
-limits but never loosen them. Jurisdictions, models, issuers, retention and the degraded
-mode are the platform's: what data may go where, and for how long, is not one tenant's to
-widen, and its limits are the capacity the platform gave it.
+preferred sites, the AI Act marker and disclosure (it is the deployer), what happens when
+clients leave, and may tighten its limits but never loosen them. Jurisdictions, models,
+issuers, retention and the degraded mode are the platform's: what data may go where, and for
+how long, is not one tenant's to widen, and its limits are the capacity the platform gave it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 from gateway.identity.roles import Actor, Permission, Role
 
 TENANT_ADMIN_FIELDS = frozenset(
-    {"policy", "limits", "preferred_sites", "ai_act_marker", "on_client_disconnect"}
+    {
+        "policy",
+        "limits",
+        "preferred_sites",
+        "ai_act_marker",
+        "ai_disclosure",
+        "on_client_disconnect",
+    }
 )
 DENIED = "insufficient_permissions"
 

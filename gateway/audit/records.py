@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from gateway.core.usage import UsageRecord
 from gateway.errors import GatewayError
@@ -78,6 +85,16 @@ class RequestAudit(_Record):
     duration_ms: float
     prompt_tokens: int
     completion_tokens: int
+    # The signed provenance token the answer carried (gateway/provenance): digests and
+    # facts, no content. Left out of records without one, so theirs hash as before.
+    provenance: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _provenance_if_any(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("provenance", "") is None:
+            del data["provenance"]
+        return data
 
     @classmethod
     def from_usage(
@@ -87,6 +104,7 @@ class RequestAudit(_Record):
         at: float,
         subject_ref: str | None = None,
         content: Mapping[str, str] | None = None,
+        provenance: str | None = None,
     ) -> RequestAudit:
         """The audit view of a ledger record: the same facts, none of the metering detail."""
         return cls(
@@ -112,6 +130,7 @@ class RequestAudit(_Record):
             duration_ms=usage.duration_ms,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
+            provenance=provenance,
         )
 
 

@@ -326,11 +326,15 @@ class AuditTrail:
         *,
         subject: str | None = None,
         content: Mapping[str, str] | None = None,
+        provenance: str | None = None,
     ) -> Draft:
         """The residency record of a finished request, sealed (hashed, committed) but not
-        yet queued: ``enqueue`` several at once and they go in one write."""
+        yet queued: ``enqueue`` several at once and they go in one write. ``provenance``:
+        the signed token its answer carried (``gateway/provenance``)."""
         ref = self.subject_ref(subject) if subject else usage.subject_ref
-        record = RequestAudit.from_usage(usage, at=self._clock(), subject_ref=ref, content=content)
+        record = RequestAudit.from_usage(
+            usage, at=self._clock(), subject_ref=ref, content=content, provenance=provenance
+        )
         return draft(record, self._salts(), self._hmac_key)
 
     def enqueue(self, drafts: Sequence[Draft]) -> Written:

@@ -11,7 +11,7 @@ reads: the same facts, compiled (sets for membership tests), immutable, built fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -24,6 +24,23 @@ from gateway.core.names import (
     ModelName,
     PolicyName,
 )
+
+
+class AiDisclosure(BaseModel):
+    """The deployer's disclosure (EU AI Act Art. 50(1)), applied on a conversation's first
+    turn (``gateway/disclosure/``): ``first_answer`` puts the notice in front of the answer's
+    text (the header ``x-sovereign-ai-disclosure`` where text cannot go: JSON, tool calls);
+    ``system_prompt`` tells the model to begin with it (whether it does depends on the
+    model). ``text`` overrides the default notice in ``language``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["off", "first_answer", "system_prompt"] = "off"
+    language: Literal["de", "en"] = "de"
+    text: str | None = Field(None, min_length=1, max_length=500)
+
+
+NO_DISCLOSURE = AiDisclosure()
 
 
 class TenantSpec(BaseModel):
@@ -47,12 +64,17 @@ class TenantSpec(BaseModel):
     retention_days: int | None = Field(None, ge=1)
     # Responses carry the EU AI Act Art. 50 marker that the content is AI-generated.
     ai_act_marker: bool = False
+    # People are told they talk to an AI (EU AI Act Art. 50(1)): see AiDisclosure.
+    ai_disclosure: AiDisclosure = NO_DISCLOSURE
     # A client that leaves before its answer is complete: "abort" stops the engine at once,
     # "finish" lets it complete for nobody (metered exactly). None: metering.on_client_disconnect.
     on_client_disconnect: DisconnectMode | None = None
     # Issuers (``identity.issuers[].name``) whose bearer JWTs this tenant accepts beside its
     # API keys; empty: API keys only.
     jwt_issuers: list[Identifier] = Field(default_factory=list)
+    # Answers carry a signed provenance token (EU AI Act Art. 50(2); gateway/provenance):
+    # None: provenance.default. A policy with require_provenance signs them whatever this says.
+    provenance: Literal["off", "on"] | None = None
 
     def runtime(self) -> Tenant:
         models = None if "*" in self.allowed_models else frozenset(self.allowed_models)
@@ -68,6 +90,8 @@ class TenantSpec(BaseModel):
             self.retention_days,
             self.on_client_disconnect,
             frozenset(self.jwt_issuers),
+            self.ai_disclosure,
+            provenance=self.provenance,
         )
 
 
@@ -98,6 +122,8 @@ class Tenant:
     retention_days: int | None = None  # audit content and content logs; None: the default
     on_client_disconnect: str | None = None  # "abort" or "finish"; None: the gateway's default
     jwt_issuers: frozenset[str] = frozenset()  # issuers whose bearer JWTs it accepts
+    ai_disclosure: AiDisclosure = NO_DISCLOSURE  # EU AI Act Art. 50(1); see AiDisclosure
+    provenance: str | None = None  # "on", "off"; None: the gateway's default (TenantSpec)
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

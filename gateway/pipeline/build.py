@@ -8,12 +8,14 @@ from gateway.pipeline.path import Pipeline
 from gateway.pipeline.record import Records
 from gateway.pipeline.stages.admit import Admit
 from gateway.pipeline.stages.authenticate import Authenticate
+from gateway.pipeline.stages.disclose import Disclose
 from gateway.pipeline.stages.policy import ApplyPolicy
 from gateway.pipeline.stages.read import Read
 from gateway.pipeline.stages.residency import Residency
 from gateway.pipeline.stages.send import Send
 from gateway.pipeline.stages.shape import Shape
 from gateway.privacy.service import Privacy
+from gateway.provenance.service import Provenance
 from gateway.routing.monitor import EngineMonitor
 from gateway.settings import Settings
 from gateway.telemetry.hub import Observability
@@ -31,6 +33,7 @@ def build_pipeline(
     monitor: EngineMonitor,
     forwarder: Forwarder,
     gateway_id: str,
+    provenance: Provenance | None = None,
 ) -> Pipeline:
     records = Records(metering, observability, privacy, gateway_id)
     default_completion = settings.metering.default_completion_tokens
@@ -40,6 +43,7 @@ def build_pipeline(
         decide=(
             Residency(topology),
             ApplyPolicy(privacy),
+            Disclose(),
             Admit(
                 metering,
                 records,
@@ -50,6 +54,6 @@ def build_pipeline(
             ),
         ),
         send=Send(forwarder),
-        shape=Shape(privacy),
+        shape=Shape(privacy, provenance),
         records=records,
     )

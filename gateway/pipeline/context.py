@@ -73,6 +73,8 @@ class RequestContext:
     recorder: Recorder | None = None
     # send
     sent_at: float = 0.0
+    # shape: the provenance token of the answer as sent (gateway/provenance), for its record
+    provenance: str | None = None
 
     @property
     def tenant(self) -> Tenant:

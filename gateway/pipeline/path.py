@@ -6,10 +6,12 @@
     read           the body, checked; hints; who it is about; span    400 413
     residency      the engines allowed to serve it, in its jurisdictions  404 403
     policy         every text through the tenant's GDPR policy        400 403 503
+    disclose       the deployer's AI notice in the system prompt (Art. 50(1))
     admit          body and estimate; limits; from here settled once  400 429 503
     send           to an engine, failover within the jurisdictions    502 503 504
                    (a client that leaves a whole answer's wait stops the engine: abort)
     shape          the answer: rules, placeholders, relay, metering   (in-band for streams)
+                   (and its signed provenance token: ``gateway/provenance``)
 
     record         however it ends: its one usage record, metered, traced, logged, audited
                    (``record.py``; after admission run by whoever ends the request, with

@@ -161,7 +161,10 @@ class Recorder:
             committed = await records.observability.record_content(
                 record, self.content, self.analysis
             )
-        records.observability.finished(span, record, content=committed)
+        # The answer's provenance token goes to its audit record, not to the ledger.
+        records.observability.finished(
+            span, record, content=committed, provenance=self.ctx.provenance
+        )
 
     async def abandon(self) -> None:
         """The request ended without being recorded (a bug after admission, a cancellation):

@@ -74,6 +74,7 @@ class _Finished:
     content: Mapping[str, str] | None
     error_type: str | None
     ended_ns: int  # when it ended: the span ends then, not at the flush
+    provenance: str | None = None  # the answer's signed token (gateway/provenance)
 
 
 class Observability:
@@ -125,11 +126,12 @@ class Observability:
         *,
         content: Mapping[str, str] | None = None,
         error_type: str | None = None,
+        provenance: str | None = None,
     ) -> None:
         """The request ended: its span, metrics, log line and audit record are recorded with
         the next flush (within ``flush_interval_s``), all pending requests together. Nothing
         here waits, and the next request on the loop does not wait behind this one's."""
-        item = _Finished(span, record, content, error_type, time.time_ns())
+        item = _Finished(span, record, content, error_type, time.time_ns(), provenance)
         self._pending.append(item)
         if self._interval <= 0:
             self._enqueue(self._record(self._take_all()))
@@ -187,7 +189,12 @@ class Observability:
         log_request(record)
         try:
             sealed.append(
-                (record.request_id, self.audit.seal_request(record, content=item.content))
+                (
+                    record.request_id,
+                    self.audit.seal_request(
+                        record, content=item.content, provenance=item.provenance
+                    ),
+                )
             )
         except Exception:  # sealing failed (a bug): the request was served; loudly lost
             _audit_failed(record.request_id)

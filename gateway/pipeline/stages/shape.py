@@ -13,18 +13,25 @@ from starlette.responses import Response
 from gateway.anthropic.stream import MessagesStream, usage_of_message
 from gateway.core.topology import Engine
 from gateway.core.usage import Usage
+from gateway.disclosure.answer import disclose_body
+from gateway.disclosure.notice import HEADER as DISCLOSURE_HEADER
+from gateway.disclosure.notice import header_value
+from gateway.disclosure.stream import DisclosingStream
 from gateway.errors import GatewayError, render_json
 from gateway.metering.response import MeteredResponse
 from gateway.metering.stream import MeteredStream, StreamOutcome
 from gateway.metering.stream_usage import ContinuousUsage, prompt_count
 from gateway.metering.usage import usage_of_body
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.stages.disclose import owed_by
 from gateway.privacy.answer import StreamRestoring, filter_body
 from gateway.privacy.json_answers import PLAIN, answer_formats
 from gateway.privacy.messages import message_formats, tool_formats
 from gateway.privacy.responses_stream import ResponsesStream
 from gateway.privacy.service import Privacy
 from gateway.privacy.stream_guard import AnswerGuard, GuardedStream, guarded_types
+from gateway.provenance.service import HEADER as PROVENANCE_HEADER
+from gateway.provenance.service import Provenance
 from gateway.upstream.forwarder import UpstreamAnswer, UpstreamStream
 from gateway.upstream.relay import RelayResponse, RelaySource
 
@@ -40,8 +47,9 @@ def served_by_headers(engine: Engine) -> dict[str, str]:
 
 
 class Shape:
-    def __init__(self, privacy: Privacy) -> None:
+    def __init__(self, privacy: Privacy, provenance: Provenance | None = None) -> None:
         self._analysis = privacy.analysis
+        self._provenance = provenance  # signs answers (gateway/provenance), if built
 
     def _headers(self, ctx: RequestContext, engine: Engine, received: float) -> dict[str, str]:
         headers = {**served_by_headers(engine), **ctx.admitted.headers}
@@ -49,6 +57,9 @@ class Shape:
             headers.update(ctx.applied.headers())
         if ctx.tenant.ai_act_marker:  # EU AI Act Art. 50: users are told it is AI-generated
             headers["x-sovereign-ai-generated"] = "true"
+        owed = owed_by(ctx)  # Art. 50(1): on every answer that owes it, in text or not
+        if owed is not None:
+            headers[DISCLOSURE_HEADER] = header_value(owed.notice)
         # The gateway's own time on the request so far: all of it but the wait for the engine.
         own = (time.perf_counter() - ctx.started) - (received - ctx.sent_at)
         headers["x-sovereign-overhead-ms"] = f"{own * 1000:.2f}"
@@ -106,6 +117,10 @@ class Shape:
         elif applied is not None and guarded:
             guard = AnswerGuard(self._analysis, applied, formats)
             relayed = GuardedStream(source, guard, applied.mapping, json_content=json_content)
+        relayed = disclosed(ctx, relayed)
+        if self._provenance is not None and not typed and self._provenance.on(ctx):
+            # Outermost: the provenance chunk signs the text exactly as the client gets it.
+            relayed = self._provenance.stream(ctx, engine, relayed)
         return RelayResponse(relayed, self._headers(ctx, engine, received))
 
     def _messages(self, ctx: RequestContext, upstream: UpstreamStream) -> Response:
@@ -134,7 +149,7 @@ class Shape:
             await source.aclose(client_gone=True)
 
         ctx.settlement.on_exit(close_unsent)
-        return RelayResponse(source, self._headers(ctx, engine, received))
+        return RelayResponse(disclosed(ctx, source), self._headers(ctx, engine, received))
 
     async def whole(self, ctx: RequestContext, answer: UpstreamAnswer) -> Response:
         recorder, applied = ctx.record, ctx.applied
@@ -164,12 +179,27 @@ class Shape:
             except GatewayError as exc:  # withheld: an error to the client, still metered
                 body, status = render_json(exc, ctx.endpoint.api), exc.status
                 media_type = "application/json"
+        owed = owed_by(ctx)
+        if ok and status < 400 and owed is not None and owed.in_answer:
+            # The deployer's notice, in the text the client gets (not metered, not captured).
+            body = disclose_body(ctx.endpoint.path, body, owed)
         if ok and recorder.content is not None:
             recorder.content.answer_body(answer.body)
+        headers = self._headers(ctx, answer.engine, received)
+        if ok and status < 400 and self._provenance is not None and self._provenance.on(ctx):
+            token = self._provenance.whole(ctx, answer.engine, body)  # the body as sent
+            if token is not None:
+                headers[PROVENANCE_HEADER] = token
         return MeteredResponse(
-            body,
-            status_code=status,
-            media_type=media_type,
-            headers=self._headers(ctx, answer.engine, received),
-            meter=meter,
+            body, status_code=status, media_type=media_type, headers=headers, meter=meter
         )
+
+
+def disclosed(ctx: RequestContext, relayed: RelaySource) -> RelaySource:
+    """The stream with the deployer's notice in front of its first text (first_answer mode):
+    the outermost layer, so the notice is in what the client receives, and never metered."""
+    owed = owed_by(ctx)
+    if owed is None or not owed.in_answer:
+        return relayed
+    n = ctx.payload.get("n")
+    return DisclosingStream(relayed, owed, ctx.endpoint.path, n if isinstance(n, int) else 1)
