@@ -27,7 +27,7 @@ from gateway.metering import estimate
 from gateway.metering.service import Metering
 from gateway.pipeline.build import build_pipeline
 from gateway.privacy.service import Privacy, build_privacy, check_privacy_settings
-from gateway.provenance.service import build_provenance
+from gateway.provenance.service import build_detector, build_provenance
 from gateway.quota.store import QuotaStore
 from gateway.routing.build import build_router
 from gateway.routing.router import Router
@@ -153,7 +153,9 @@ def lifespan_for(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 authenticator = Authenticator(
                     directory, auth_failures, identity, observability.audit.subject_ref
                 )
-                provenance = build_provenance(settings.provenance, replica)
+                provenance = build_provenance(
+                    settings.provenance, replica, build_detector(settings.watermark)
+                )
                 pipeline = build_pipeline(
                     settings,
                     topology,

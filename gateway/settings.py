@@ -29,12 +29,18 @@ from pydantic_settings import (
 
 from gateway.console.settings import ConsoleSettings
 from gateway.core.limits import Limits
-from gateway.core.names import DisconnectMode, Identifier, Jurisdiction, PolicyName
+from gateway.core.names import (
+    DisconnectMode,
+    Identifier,
+    Jurisdiction,
+    PolicyName,
+    WatermarkMode,
+)
 from gateway.core.redis_url import RedisUrl, parse_redis_url
 from gateway.core.tenant import TenantSpec
 from gateway.identity.roles import Role
 from gateway.identity.settings import IdentitySettings
-from gateway.provenance.settings import ProvenanceSettings
+from gateway.provenance.settings import ProvenanceSettings, WatermarkSettings
 
 StrategyName = Literal["round_robin", "least_load", "affinity"]
 KEY_HASH_PATTERN = re.compile(r"^(sha256|hmac-sha256):[0-9a-f]{64}$")
@@ -97,6 +103,11 @@ class PoolSettings(_Section):
     # The models' context length (prompt plus completion tokens, vLLM's --max-model-len);
     # unset: read from the engines' /v1/models cards. Larger max_tokens are refused (400).
     max_model_len: int | None = Field(None, ge=1)
+    # The text watermark (EU AI Act Art. 50(2); gateway/upstream/watermark.py): "on" marks
+    # every answer, "client" those a request (vllm_xargs.sovereign_watermark) or its tenant
+    # (tenants[].watermark) asks for, "off" none. The gateway sets the switch, whatever the
+    # client sent. Not off: the engines run the logits processor keyed as `watermark`.
+    watermark: WatermarkMode = "off"
 
     @field_validator("profile")
     @classmethod
@@ -465,6 +476,9 @@ class Settings(BaseSettings):
     identity: IdentitySettings = IdentitySettings()
     console: ConsoleSettings = ConsoleSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()  # signed answers: gateway/provenance
+    # The text watermark's scheme (the engines' key and strength), for detection; required
+    # when a pool's watermark is not off.
+    watermark: WatermarkSettings | None = None
     pools: list[PoolSettings] = Field(default_factory=list)
     tenants: list[TenantSettings] = Field(default_factory=list)
 
@@ -476,6 +490,12 @@ class Settings(BaseSettings):
         _require_unique("api key hash", [k.hash for t in self.tenants for k in t.api_keys])
         engines = [str(e) for p in self.pools for e in p.engines]
         _require_unique("engine URL (across pools)", engines)
+        marking = [p.name for p in self.pools if p.watermark != "off"]
+        if marking and self.watermark is None:
+            raise ValueError(
+                f"pools {marking} mark answers with the text watermark: set the `watermark` "
+                "section (the engines' key and strength) so that it can be detected"
+            )
         issuers = {i.name for i in self.identity.issuers}
         for tenant in self.tenants:
             unknown = sorted(set(tenant.jwt_issuers) - issuers)

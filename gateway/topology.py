@@ -40,6 +40,7 @@ class Topology:
                 p.max_concurrency or (PROFILES[p.profile].max_num_seqs if p.profile else None),
                 p.strategy,
                 p.max_model_len,
+                p.watermark,
             )
             pools.append(pool)
             engines.extend(Engine(str(url).rstrip("/"), pool) for url in p.engines)

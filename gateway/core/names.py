@@ -18,3 +18,5 @@ DegradedMode = Literal["fail_closed", "fail_open"]
 # When a client leaves before its answer is complete: stop the engine at once (abort), or let
 # it complete the request for nobody, read to its end and metered exactly (finish).
 DisconnectMode = Literal["finish", "abort"]
+# A pool's text watermark (gateway/upstream/watermark.py): never, always, or when asked.
+WatermarkMode = Literal["off", "on", "client"]

@@ -75,6 +75,9 @@ class TenantSpec(BaseModel):
     # Answers carry a signed provenance token (EU AI Act Art. 50(2); gateway/provenance):
     # None: provenance.default. A policy with require_provenance signs them whatever this says.
     provenance: Literal["off", "on"] | None = None
+    # Every answer carries the text watermark where its pool lets requests ask for it
+    # (pools[].watermark "client"), as if each request asked; "on" pools mark all, "off" none.
+    watermark: bool = False
 
     def runtime(self) -> Tenant:
         models = None if "*" in self.allowed_models else frozenset(self.allowed_models)
@@ -92,6 +95,7 @@ class TenantSpec(BaseModel):
             frozenset(self.jwt_issuers),
             self.ai_disclosure,
             provenance=self.provenance,
+            watermark=self.watermark,
         )
 
 
@@ -124,6 +128,7 @@ class Tenant:
     jwt_issuers: frozenset[str] = frozenset()  # issuers whose bearer JWTs it accepts
     ai_disclosure: AiDisclosure = NO_DISCLOSURE  # EU AI Act Art. 50(1); see AiDisclosure
     provenance: str | None = None  # "on", "off"; None: the gateway's default (TenantSpec)
+    watermark: bool = False  # marked on "client" pools without asking (TenantSpec)
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

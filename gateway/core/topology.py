@@ -21,6 +21,7 @@ class Pool:
     max_concurrency: int | None = None
     strategy: str | None = None  # routing strategy for this pool; None: the default
     max_model_len: int | None = None  # configured context length; None: the engines say
+    watermark: str = "off"  # "on", "client" or "off": gateway/upstream/watermark.py
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@ check it.
 
 ::
 
-    settings.py     the ``provenance`` section: keys (rotation), default, deployer, limits
+    settings.py     the ``provenance`` section: keys (rotation), default, deployer, limits; the
+                    ``watermark`` section (the scheme the engines mark with)
     keys.py         signing keys (Ed25519/EdDSA or P-256/ES256), ephemeral key, the JWKS
     token.py        the token: a compact JWS over the answer's SHA-256 and its facts; verify
     answer_text.py  what "the text of an answer" is (whole or streamed), for its digest
     stream.py       a stream's final provenance chunk, just before ``data: [DONE]``
-    service.py      whether a request's answer is signed (tenant, policy, default); signing
+    service.py      whether a request's answer is signed (tenant, policy, default); signing; the
+                    watermark detector the verify endpoint runs (``build_detector``)
     verify.py       the verify endpoint's logic: token verdict, watermark, rate limit
     routes.py       GET the JWKS at a well-known URL; POST /v1/provenance/verify
     cli.py          ``sovereign-gateway provenance verify``: the same check, offline

@@ -3,6 +3,7 @@ lifespan (``build_provenance``) and used by the shape stage."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,10 +13,11 @@ import structlog
 from gateway.core.topology import Engine
 from gateway.provenance.answer_text import whole_text
 from gateway.provenance.keys import KeyRing, SigningKey, ephemeral_key, load_key
-from gateway.provenance.settings import ProvenanceSettings
+from gateway.provenance.settings import ProvenanceSettings, WatermarkSettings
 from gateway.provenance.stream import ProvenanceStream
 from gateway.provenance.token import Facts, claims_of, sign
 from gateway.provenance.verify import Buckets, Detector, Verifier
+from gateway.provenance.watermark import detect, load_tokenizer
 from gateway.upstream.relay import RelaySource
 
 if TYPE_CHECKING:
@@ -95,3 +97,20 @@ def build_provenance(
         keys = [ephemeral_key()]
         log.info("provenance_ephemeral_key", kid=keys[0].kid)
     return Provenance(settings, KeyRing(keys), gateway, detector=detector)
+
+
+def build_detector(settings: WatermarkSettings | None) -> Detector | None:
+    """The verify endpoint's watermark detector (None: no watermark configured). The
+    tokenizer is read now: a wrong path fails the start, not every verification."""
+    if settings is None:
+        return None
+    scheme = settings.scheme()
+    try:
+        load_tokenizer(scheme.tokenizer)
+    except Exception as exc:  # tokenizers raises a bare Exception for a missing/bad file
+        raise RuntimeError(
+            f"watermark.tokenizer: cannot read a tokenizer from {scheme.tokenizer!r} ({exc})"
+        ) from exc
+    return functools.partial(
+        detect, scheme=scheme, threshold_z=settings.threshold_z, min_tokens=settings.min_tokens
+    )

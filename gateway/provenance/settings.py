@@ -1,11 +1,14 @@
 """The ``provenance`` section of the settings: signing keys, the tenants' default, the deployer
-named in every token, and the public verify endpoint's limits."""
+named in every token, and the public verify endpoint's limits; and the ``watermark`` section:
+the text watermark's scheme the engines mark with and the verify endpoint detects."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from serving.watermark_scheme import MIN_KEY_BYTES, WatermarkScheme
 
 ProvenanceMode = Literal["off", "on"]
 
@@ -44,3 +47,44 @@ class ProvenanceSettings(BaseModel):
         if len(set(kids)) != len(kids):
             raise ValueError("provenance key ids (kid) must be unique")
         return self
+
+
+class WatermarkSettings(BaseModel):
+    """The deployment's text watermark (``serving/watermark_scheme.py``). The engines of pools
+    with ``watermark: on`` or ``client`` must run the logits processor with the SAME key and
+    strength (their ``SOVEREIGN_WATERMARK_*`` environment: ``WatermarkScheme.engine_env``);
+    the gateway needs them to detect the watermark (``POST /v1/provenance/verify``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Hex, 16 bytes or more; set it through the environment (SOVEREIGN_WATERMARK__KEY).
+    key: SecretStr
+    gamma: float = Field(0.25, gt=0, lt=1)
+    delta: float = Field(2.0, ge=0)
+    context_width: int = Field(1, ge=1, le=8)
+    # The engine model's tokenizer.json (or its folder): the detector re-tokenizes with it.
+    tokenizer: str = Field(min_length=1)
+    # Detected: z at or above this (false-positive rate P(Z >= threshold_z): 3.2e-5 at 4),
+    # over at least min_tokens scored tokens.
+    threshold_z: float = Field(4.0, gt=0)
+    min_tokens: int = Field(16, ge=1)
+
+    @field_validator("key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr) -> SecretStr:
+        try:
+            key = bytes.fromhex(value.get_secret_value().strip())
+        except ValueError:
+            raise ValueError("the watermark key must be hex") from None
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"the watermark key needs {MIN_KEY_BYTES} bytes or more")
+        return value
+
+    def scheme(self) -> WatermarkScheme:
+        return WatermarkScheme(
+            key=bytes.fromhex(self.key.get_secret_value().strip()),
+            gamma=self.gamma,
+            delta=self.delta,
+            context_width=self.context_width,
+            tokenizer=self.tokenizer,
+        )

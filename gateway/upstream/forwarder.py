@@ -133,10 +133,19 @@ class Forwarder:
         request_id: str,
         ctx: RouteContext,
         on_attempt: Callable[[Engine], None] | None = None,
+        body_for: Callable[[Engine], bytes] | None = None,
     ) -> UpstreamAnswer:
         """A whole answer, read and checked to be a JSON object (by ``open``)."""
         stream = await self.open(
-            tenant, candidates, path, body, request_id, ctx, expect=JSON, on_attempt=on_attempt
+            tenant,
+            candidates,
+            path,
+            body,
+            request_id,
+            ctx,
+            expect=JSON,
+            on_attempt=on_attempt,
+            body_for=body_for,
         )
         await stream.aclose()
         answer = stream.answer
@@ -155,11 +164,13 @@ class Forwarder:
         *,
         expect: str = SSE,
         on_attempt: Callable[[Engine], None] | None = None,
+        body_for: Callable[[Engine], bytes] | None = None,
     ) -> UpstreamStream:
         """An answer of media type ``expect`` with a success status: an event stream, open,
         or a JSON object, already read (``UpstreamStream.body``). ``on_attempt`` hears of each
         engine the request is sent to, before it is sent (where a request cancelled while
-        waiting went)."""
+        waiting went). ``body_for`` gives the body for the engine chosen, when it depends on
+        the engine's pool (the text watermark's switch: ``watermark.py``); else ``body``."""
         router = self._router
         ranked = router.rank(candidates, ctx)
         router.budget.deposit()
@@ -189,7 +200,8 @@ class Forwarder:
             if on_attempt is not None:
                 on_attempt(engine)
             try:
-                return await self._attempt(engine, slot, path, body, request_id, expect)
+                sent = body if body_for is None else body_for(engine)
+                return await self._attempt(engine, slot, path, sent, request_id, expect)
             except _Retryable as retry:
                 # An engine's own error says more than "unreachable": keep it if there is one.
                 if failure is None or not isinstance(retry.error, NoEngineAvailable):

@@ -7,13 +7,16 @@ tenant chose ``finish``): nothing else would notice, as no byte is sent before t
 complete. The wait is cancelled when the server reports the client gone (``http.disconnect``),
 which closes the connection to the engine (vLLM then aborts the request) or stops the wait for
 a slot; the request is recorded as aborted (``Recorder.left_waiting``).
+
+The body may differ per engine: the text watermark's switch is the chosen pool's to set
+(``gateway/upstream/watermark.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from starlette.types import Receive
@@ -23,6 +26,7 @@ from gateway.errors import GatewayError
 from gateway.pipeline.context import RequestContext
 from gateway.routing.view import RouteContext
 from gateway.upstream.forwarder import Forwarder, UpstreamAnswer, UpstreamStream
+from gateway.upstream.watermark import pool_bodies
 
 T = TypeVar("T")
 
@@ -35,7 +39,13 @@ class Send:
         ctx.sent_at = time.perf_counter()
         try:
             return await self._forwarder.open(
-                ctx.tenant, ctx.candidates, ctx.endpoint.path, ctx.body, ctx.request_id, route(ctx)
+                ctx.tenant,
+                ctx.candidates,
+                ctx.endpoint.path,
+                ctx.body,
+                ctx.request_id,
+                route(ctx),
+                body_for=bodies(ctx),
             )
         except GatewayError as exc:
             await ctx.record.record(None, "failed", exc.status, None)
@@ -53,6 +63,7 @@ class Send:
             ctx.request_id,
             route(ctx),
             on_attempt=tried.append,
+            body_for=bodies(ctx),
         )
         try:
             if ctx.finish_on_disconnect:
@@ -91,6 +102,14 @@ async def unless_client_leaves(receive: Receive, work: Coroutine[Any, Any, T]) -
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def bodies(ctx: RequestContext) -> Callable[[Engine], bytes] | None:
+    """The body per engine when its pool decides the text watermark's switch (None: the
+    admitted body for every engine)."""
+    if not ctx.endpoint.generates:
+        return None
+    return pool_bodies(ctx.payload, ctx.body, ctx.candidates, ctx.tenant.watermark)
 
 
 def route(ctx: RequestContext) -> RouteContext:
