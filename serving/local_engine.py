@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,8 +293,11 @@ def start(
     log_path: Path | None = None,
     ready_timeout: float = 600.0,
     model: ServedModel | None = None,
+    spawn: Callable[..., subprocess.Popen[bytes]] | None = None,
 ) -> RunningEngine:
-    """Serve ``model`` (the chat model unless told), once its folder is installed."""
+    """Serve ``model`` (the chat model unless told), once its folder is installed.
+    ``spawn``: how the process is started, ``subprocess.Popen`` unless told (the tests pass
+    theirs, which also ends the engine when the test run is killed: tests/launcher.py)."""
     served = model or chat_model(paths)
     if not paths.installed() or not served.directory.is_dir():
         raise RuntimeError(
@@ -305,7 +309,7 @@ def start(
     # Without a log file the engine writes to our own stdout (the foreground `start` command).
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     began = time.monotonic()
-    process = subprocess.Popen(
+    process = (spawn or subprocess.Popen)(
         engine_command(paths, host, port, served),
         env={**engine_env(served.kv_cache_gib), **dict(served.env)},
         stdout=log,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from serving.local_engine import EnginePaths, chat_model, engine_home, start
+from tests.launcher import launch
 from tests.servers import TEST_WATERMARK, TIMINGS, EngineUnderTest, embedding_engine, free_port
 
 
@@ -35,7 +36,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineUnderTest
     log = tmp_path_factory.mktemp("engine") / "engine.log"
     try:
         model = chat_model(paths, TEST_WATERMARK)
-        running = start(paths, port=free_port(), log_path=log, ready_timeout=900, model=model)
+        running = start(
+            paths, port=free_port(), log_path=log, ready_timeout=900, model=model, spawn=launch
+        )
     except Exception:
         print(log.read_text()[-5000:], file=sys.stderr)
         raise

@@ -21,6 +21,7 @@ import yaml
 
 from gateway.auth import hash_key
 from gateway.core.usage import UsageRecord
+from tests.launcher import launch, stop
 from tests.ledger_db import ledger_records, with_ledger
 from tests.servers import free_port, wait_healthy
 
@@ -99,7 +100,7 @@ def _launch(config: dict[str, Any], folder: Path, name: str) -> Iterator[Gateway
     env["PYTHONUNBUFFERED"] = "1"
     env["SOVEREIGN_METERING__GATEWAY_ID"] = name
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        process: subprocess.Popen[bytes] = launch(
             [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -108,12 +109,7 @@ def _launch(config: dict[str, Any], folder: Path, name: str) -> Iterator[Gateway
     try:
         yield GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process, 15)
 
 
 def policy_pair(prefix: str) -> dict[str, str]:
@@ -168,7 +164,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
+        self._process = launch(
             [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self._folder)],
             stdout=subprocess.DEVNULL,
@@ -186,8 +182,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()  # SIGTERM: Redis flushes its append-only file
-            self._process.wait(10)
+            stop(self._process, 10)  # SIGTERM first: Redis flushes its append-only file
             self._process = None
 
     def __enter__(self) -> RedisServer:

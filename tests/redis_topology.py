@@ -47,6 +47,8 @@ from typing import Any
 import redis
 from redis.crc import key_slot
 
+from tests.launcher import launch
+
 HOST = "127.0.0.1"
 
 
@@ -98,7 +100,10 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> Non
 def _start(argv: list[str], folder: Path, name: str) -> subprocess.Popen[bytes]:
     log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
     try:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        process: subprocess.Popen[bytes] = launch(
+            argv, stdout=log, stderr=subprocess.STDOUT, cwd=folder
+        )
+        return process
     finally:
         log.close()
 

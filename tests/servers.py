@@ -28,6 +28,7 @@ from serving.local_engine import (
     start,
 )
 from serving.watermark_scheme import WatermarkScheme
+from tests.launcher import launch
 
 # Filled in by the session fixtures, printed at the end of the run (see tests/conftest.py).
 TIMINGS: dict[str, float] = {}
@@ -72,7 +73,12 @@ def embedding_engine(folder: Path) -> Iterator[EngineUnderTest]:
     log = folder / "embedding-engine.log"
     try:
         running = start(
-            paths, port=free_port(), log_path=log, ready_timeout=900, model=embedding_model(paths)
+            paths,
+            port=free_port(),
+            log_path=log,
+            ready_timeout=900,
+            model=embedding_model(paths),
+            spawn=launch,
         )
     except Exception:
         print(log.read_text()[-5000:], file=sys.stderr)

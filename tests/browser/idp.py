@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.launcher import launch, stop
+
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 PASSWORD_SUFFIX = "-password"  # alice signs in with "alice-password"
 MACHINE_CLIENT = "acme-machine"  # the machine client of ``tenant``; secret "<id>-secret"
@@ -71,17 +73,14 @@ def identity_provider(
     for client, its_tenant in (machines or {}).items():
         argv += ["--machine", f"{client}={its_tenant}"]
     log = open(log_path, "w")  # noqa: SIM115 (closed when the block ends)
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, cwd=IDP_DIR)
+    process: subprocess.Popen[str] = launch(
+        argv, stdout=subprocess.PIPE, stderr=log, text=True, cwd=IDP_DIR
+    )
     try:
         issuer = _wait_ready(process, log_path)
         yield IdentityProvider(issuer, tenant, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process, 10)
         log.close()
 
 

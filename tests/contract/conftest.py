@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.launcher import launch, stop
 from tests.servers import EngineUnderTest, free_port, wait_healthy
 
 
@@ -17,7 +18,7 @@ def simulated_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engin
     port = free_port()
     log_path = tmp_path_factory.mktemp("simulator") / "simulator.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        process: subprocess.Popen[bytes] = launch(
             [sys.executable, "-m", "serving.simulator", "--profile", "b200/llama-3.1-8b",
              "--model", "smollm2", "--engines", "1", "--base-port", str(port),
              "--max-model-len", "2048"],
@@ -29,8 +30,7 @@ def simulated_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engin
             wait_healthy(base_url, process, log_path, path="/health")
             yield EngineUnderTest(base_url)
         finally:
-            process.terminate()
-            process.wait(10)
+            stop(process, 10)
 
 
 @pytest.fixture(params=["vllm", "simulator"])

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gateway.auth import hash_key
+from tests.launcher import launch, stop
 from tests.servers import EngineUnderTest, free_port, wait_healthy
 
 DE_KEY = "sk-e2e-de-tenant-0001"
@@ -66,7 +67,7 @@ def gateway(engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -
     log = open(folder / "gateway.log", "wb")  # noqa: SIM115
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOVEREIGN_")}
     env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(
+    process: subprocess.Popen[bytes] = launch(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -77,6 +78,5 @@ def gateway(engine: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -
         wait_healthy(base_url, process, log_path=folder / "gateway.log")
         yield Gateway(base_url, process)
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, 10)
         log.close()

@@ -19,6 +19,7 @@ import yaml
 from gateway.auth import hash_key
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
+from tests.launcher import launch, stop
 from tests.processes import ADMIN_TOKEN
 from tests.servers import EngineUnderTest, engine_metric, free_port, wait_healthy
 
@@ -62,7 +63,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
         (folder / "gateway.yaml").write_text(yaml.safe_dump(settings))
         log_path = folder / "gateway.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(
+            process: subprocess.Popen[bytes] = launch(
                 [sys.executable, "-m", "gateway.cli", "serve", "--config",
                  str(folder / "gateway.yaml")],
                 stdout=log,
@@ -72,8 +73,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPools]:
                 wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
                 yield SimPools(sim, f"http://127.0.0.1:{port}")
             finally:
-                process.terminate()
-                process.wait(10)
+                stop(process, 10)
 
 
 def _back_up(pools: SimPools) -> None:

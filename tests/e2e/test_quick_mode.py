@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import MODEL
+from tests.launcher import launch, stop
 from tests.servers import EngineUnderTest, free_port, wait_healthy
 
 pytestmark = pytest.mark.engine
@@ -23,7 +24,7 @@ def quick_gateway(
     port = free_port()
     log_path = tmp_path_factory.mktemp("quick") / "gateway.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        process: subprocess.Popen[bytes] = launch(
             [
                 sys.executable,
                 "-m",
@@ -46,8 +47,7 @@ def quick_gateway(
             wait_healthy(base_url, process, log_path)
             yield base_url
         finally:
-            process.terminate()
-            process.wait(15)
+            stop(process, 15)
 
 
 def test_quick_mode_discovers_the_model_and_answers(quick_gateway: str) -> None:

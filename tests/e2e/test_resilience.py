@@ -23,6 +23,7 @@ import pytest
 
 from gateway.auth import hash_key
 from tests.e2e.conftest import MODEL
+from tests.launcher import launch
 from tests.processes import ADMIN_TOKEN, gateway_process
 from tests.servers import TIMINGS, EngineUnderTest, engine_metric, free_port
 
@@ -48,7 +49,9 @@ def _simulator(*faults: str) -> Simulator:
             "--model", MODEL, "--base-port", str(port), "--speed", "0.05"]  # fmt: skip
     for fault in faults:
         argv += ["--fault", fault]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process: subprocess.Popen[bytes] = launch(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

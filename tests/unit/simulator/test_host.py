@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from serving.simulator import SimulatorConfig, SimulatorThread, run_simulator
+from tests.launcher import launch
 from tests.unit.simulator.conftest import MODEL
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,7 +77,9 @@ def test_command_line_serves_until_sigterm() -> None:
     argv = [sys.executable, "-m", "serving.simulator", "--profile", "h100/llama-3.1-8b"]
     argv += ["--model", "llama-3.1-8b", "--engines", "2", "--base-port", str(port)]
     argv += ["--speed", "0.1", "--fault", "1:error=503"]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process: subprocess.Popen[bytes] = launch(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         assert process.stdout is not None
         ready = process.stdout.readline().decode()
