@@ -13,6 +13,8 @@ only from the layers above it in this list, never from below; ``tests/unit/test_
     auth.py        API keys: hashing, the key ring
     auth_failures.py  failed authentications, counted and logged (rate-limited)
     jsonl.py       append-only JSON-lines files (spool, audit, content log)
+    postgres.py    a PostgreSQL store's one connection, one operation at a time (ledger,
+                   audit, batches)
     metrics.py     the gateway's Prometheus counters
     quota/         limits in Redis or in this process; pending admissions
     ledger/        the durable usage ledger in PostgreSQL, shipped from Redis's hand-off

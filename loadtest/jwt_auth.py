@@ -26,9 +26,9 @@ a verified-token cache (``identity.verified_cache_size``), two gateways run, the
 
 In process, without HTTP: ``TokenVerifier.verify()`` per call (``time.process_time`` over
 ``--micro-calls`` calls, keys cached), the signature check alone (PyJWT's algorithm objects
-over ``cryptography``), one PyJWT parse of the token (the verifier parses it three times:
-header, unverified claims, then verified), and ``KeyRing.authenticate()``, the API key's
-whole check.
+over ``cryptography``), one PyJWT parse of the token (the verifier parses it twice:
+header and unverified claims in one ``decode_complete``, then verified), and
+``KeyRing.authenticate()``, the API key's whole check.
 
 Writes ``--json`` (every round's figures) and prints the tables.
 """

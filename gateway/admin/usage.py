@@ -14,6 +14,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from gateway.admin.access import ActorDep
@@ -33,6 +34,11 @@ def _range(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime
     return time_range(start, end, dt.datetime.now(dt.UTC))
 
 
+def _json(model: BaseModel, exclude: set[str] | None = None) -> Response:
+    body = model.model_dump(mode="json", by_alias=True, exclude=exclude)
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 @router.get("/tenants/{tenant_id}/usage", response_model=UsageReport)
 async def usage(
     tenant_id: str,
@@ -44,8 +50,7 @@ async def usage(
 ) -> Response:
     since, until = _range(start, end)
     report = await admin.usage_report(actor, tenant_id, since, until, records)
-    body = report.model_dump(mode="json", by_alias=True, exclude=None if records else {"records"})
-    return Response(orjson.dumps(body), media_type="application/json")
+    return _json(report, exclude=None if records else {"records"})
 
 
 @router.get("/tenants/{tenant_id}/usage/series", response_model=UsageSeries)
@@ -60,8 +65,7 @@ async def usage_series(
 ) -> Response:
     since, until = _range(start, end)
     found = await admin.usage_series(actor, tenant_id, since, until, bucket, by)
-    body = found.model_dump(mode="json", by_alias=True)
-    return Response(orjson.dumps(body), media_type="application/json")
+    return _json(found)
 
 
 @router.get("/tenants/{tenant_id}/usage.csv")

@@ -35,6 +35,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -55,6 +56,7 @@ from gateway.audit.chain import (
     link_all,
 )
 from gateway.audit.records import AuditUnavailable
+from gateway.postgres import OneConnection
 
 MAX_CHAIN = 200
 
@@ -162,9 +164,8 @@ class PostgresAuditStore:
         }
         self.anchor_tables = postgres_anchor.AnchorTables(schema, table)
         self._insert = sql.SQL(_INSERT).format(table=self._table)
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db = OneConnection(partial(connect, conninfo, append_timeout), _unavailable)
         self._pinned = False  # a snapshot's reader: its one connection, never replaced
-        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -309,15 +310,16 @@ class PostgresAuditStore:
             reader = PostgresAuditStore(
                 self._conninfo, schema=self._schema, table=self._table_name, chain=self.chain
             )
-            reader._conn, reader._pinned = conn, True
+            reader._db = OneConnection(_snapshot_lost, _unavailable, conn=conn)
+            reader._pinned = True
             yield reader
 
     @asynccontextmanager
     async def anchors(self) -> AsyncIterator[AnchorScan]:
         """The anchor chain and its head, from one snapshot (this reader's, or a new one)."""
         if self._pinned:
-            async with self._lock:
-                yield await postgres_anchor.scan(await self._connection(), self.anchor_tables)
+            async with self._db.lock:
+                yield await postgres_anchor.scan(await self._db.connection(), self.anchor_tables)
             return
         async with self.snapshot() as reader, reader.anchors() as scan:
             yield scan
@@ -362,10 +364,8 @@ class PostgresAuditStore:
         return await self._update(query, (subject_ref,))
 
     async def close(self) -> None:
-        async with self._lock:
-            if self._conn is not None and not self._pinned:  # a snapshot's: its owner's
-                await self._conn.close()
-                self._conn = None
+        if not self._pinned:  # a snapshot's connection is its owner's to close
+            await self._db.close()
 
     async def _rows(
         self, chain: str, after_seq: int, limit: int, until_seq: int | None = None
@@ -389,21 +389,15 @@ class PostgresAuditStore:
         return await self._run(update)
 
     async def _run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        async with self._lock:
-            try:
-                conn = await self._connection()
-                return await work(conn)
-            except psycopg.Error as exc:
-                if self._conn is not None and (self._conn.closed or self._conn.broken):
-                    self._conn = None
-                raise AuditUnavailable(f"the audit store (PostgreSQL) failed: {exc}") from exc
+        return await self._db.run(work)
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._pinned and (self._conn is None or self._conn.closed or self._conn.broken):
-            raise AuditUnavailable("the audit store's snapshot connection was lost")
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await connect(self._conninfo, self._timeout)
-        return self._conn
+
+def _unavailable(exc: psycopg.Error) -> AuditUnavailable:
+    return AuditUnavailable(f"the audit store (PostgreSQL) failed: {exc}")
+
+
+async def _snapshot_lost() -> psycopg.AsyncConnection[Any]:
+    raise AuditUnavailable("the audit store's snapshot connection was lost")
 
 
 async def connect(conninfo: str, seconds: float) -> psycopg.AsyncConnection[Any]:

@@ -3,7 +3,7 @@
 Three tables in a configurable schema: ``files`` (record and content), ``batches`` (record,
 cancellation, lease) and ``results`` (one row per line, replaced if a line runs again).
 Each operation is one statement or one transaction on one connection per store, used by one
-operation at a time (an asyncio lock), as ``gateway/audit/postgres.py`` does; a broken
+operation at a time (an asyncio lock, ``gateway/postgres.py``), as the audit trail's; a broken
 connection is replaced on the next operation. A lease is taken with one conditional
 ``UPDATE`` (free, ended, or already ours), so two replicas never both hold it.
 psycopg errors become ``BatchStoreUnavailable``.
@@ -11,7 +11,6 @@ psycopg errors become ``BatchStoreUnavailable``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -22,6 +21,7 @@ from psycopg.types.json import Jsonb
 from gateway.batches.models import UNFINISHED, LineResult, StoredBatch, StoredFile
 from gateway.batches.store import with_cancel
 from gateway.errors import BatchStoreUnavailable
+from gateway.postgres import OneConnection, autocommit
 
 T = TypeVar("T")
 
@@ -54,9 +54,12 @@ _WHERE = {
 }
 
 
+def _unavailable(exc: psycopg.Error) -> BatchStoreUnavailable:
+    return BatchStoreUnavailable("The batch store is unavailable; try again shortly.")
+
+
 class PostgresBatchStore:
     def __init__(self, conninfo: str, schema: str = "sovereign_batches") -> None:
-        self._conninfo = conninfo
         self._names = {
             "schema": sql.Identifier(schema),
             "files": sql.Identifier(schema, "files"),
@@ -64,8 +67,7 @@ class PostgresBatchStore:
             "results": sql.Identifier(schema, "results"),
         }
         self._lock_id = f"sovereign-batches:{schema}"
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
+        self._db = OneConnection(autocommit(conninfo), _unavailable)
 
     @classmethod
     async def open(cls, conninfo: str, schema: str = "sovereign_batches") -> PostgresBatchStore:
@@ -83,19 +85,7 @@ class PostgresBatchStore:
         return sql.SQL(template).format(**self._names)
 
     async def _run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        async with self._lock:
-            try:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=5
-                    )
-                return await work(self._conn)
-            except psycopg.Error as exc:
-                if self._conn is not None and (self._conn.closed or self._conn.broken):
-                    self._conn = None
-                raise BatchStoreUnavailable(
-                    "The batch store is unavailable; try again shortly."
-                ) from exc
+        return await self._db.run(work)
 
     async def _rows(self, template: str, *params: Any) -> list[tuple[Any, ...]]:
         async def rows(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
@@ -269,6 +259,4 @@ class PostgresBatchStore:
         return await self._delete("subject", subject_ref)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._db.close()

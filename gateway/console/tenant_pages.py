@@ -7,13 +7,16 @@ changes answer ``303`` back to the tenant's page (POST, redirect, GET), with a n
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from gateway.admin.schemas import KeyOut, KeyRotate
+from gateway.admin.service import AdminService
 from gateway.console.web import (
     AdminDep,
     ConsoleDep,
@@ -26,7 +29,7 @@ from gateway.console.web import (
 from gateway.core.limits import Limits
 from gateway.core.tenant import TenantSpec
 from gateway.errors import InvalidRequest
-from gateway.identity.roles import Permission
+from gateway.identity.roles import Actor, Permission
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 LIMITS = tuple(Limits.model_fields)
@@ -163,32 +166,47 @@ async def issue_key(
     return _key_page(request, tenant_id, issued, None)
 
 
-@router.post("/console/tenants/{tenant_id}/keys/{key_id}/rotate")
-async def rotate_key(
-    request: Request,
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """One key to rotate or revoke, the actor asking (signed in, the form's CSRF token checked)
+    and the admin service that does it."""
+
+    tenant_id: str
+    key_id: str
+    actor: Actor
+    admin: AdminService
+    form: FormData
+
+
+async def key_change(
     tenant_id: str,
     key_id: str,
     console: ConsoleDep,
     session: SessionDep,
     admin: AdminDep,
     form: FormDep,
-) -> Response:
+) -> KeyChange:
+    return KeyChange(tenant_id, key_id, session.actor, admin, form)
+
+
+KeyChangeDep = Annotated[KeyChange, Depends(key_change)]
+
+
+@router.post("/console/tenants/{tenant_id}/keys/{key_id}/rotate")
+async def rotate_key(request: Request, change: KeyChangeDep) -> Response:
     try:  # the admin API's own rule: seconds, finite, not negative; empty is 0
-        grace = KeyRotate.model_validate({"grace_seconds": field(form, "grace_seconds") or "0"})
+        grace = KeyRotate.model_validate(
+            {"grace_seconds": field(change.form, "grace_seconds") or "0"}
+        )
     except ValidationError as exc:
         raise _invalid(exc) from None
-    rotated = await admin.rotate_key(session.actor, tenant_id, key_id, grace.grace_seconds)
-    return _key_page(request, tenant_id, rotated, rotated.previous)
+    rotated = await change.admin.rotate_key(
+        change.actor, change.tenant_id, change.key_id, grace.grace_seconds
+    )
+    return _key_page(request, change.tenant_id, rotated, rotated.previous)
 
 
 @router.post("/console/tenants/{tenant_id}/keys/{key_id}/revoke")
-async def revoke_key(
-    tenant_id: str,
-    key_id: str,
-    console: ConsoleDep,
-    session: SessionDep,
-    admin: AdminDep,
-    form: FormDep,
-) -> Response:
-    await admin.revoke_key(session.actor, tenant_id, key_id)
-    return _back(tenant_id, "revoked")
+async def revoke_key(change: KeyChangeDep) -> Response:
+    await change.admin.revoke_key(change.actor, change.tenant_id, change.key_id)
+    return _back(change.tenant_id, "revoked")

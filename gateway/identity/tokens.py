@@ -137,11 +137,11 @@ class TokenVerifier:
             cached = await self._cached(digest)
             if cached is not None:
                 return cached
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # header and claims from one parse; the verified decode below is the second
+            parsed = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise _malformed() from None
+        header, unverified = parsed["header"], parsed["payload"]
         if "crit" in header:  # no JWS extension is understood here (RFC 7515 4.1.11)
             raise _malformed()
         algorithm, kid = header.get("alg"), header.get("kid")

@@ -1,9 +1,10 @@
 """The usage ledger in PostgreSQL: batches in, usage and erasure out, retention.
 
 Tables and partitions: ``schema.py``. One connection per ``PostgresLedger``, used by one
-operation at a time (an asyncio lock), replaced after a failure; the shipper and the readers
-(admin API, erasure, spool replay) each get their own. psycopg errors become
-``LedgerUnavailable`` (a 503 on the admin API; the shipper and the replay wait and retry).
+operation at a time (an asyncio lock, ``gateway/postgres.py``), replaced after a failure; the
+shipper and the readers (admin API, erasure, spool replay) each get their own. psycopg errors
+become ``LedgerUnavailable`` (a 503 on the admin API; the shipper and the replay wait and
+retry).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from gateway.core.usage import UsageRecord
 from gateway.errors import LedgerUnavailable
 from gateway.ledger import schema
+from gateway.postgres import OneConnection, autocommit
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (tenant, request id)
@@ -29,6 +31,10 @@ DAY_S = 86_400.0
 # or a spool); longer than any spool waits for its replay.
 TOMBSTONE_DAYS = 30
 PARTITIONS_AHEAD = 2
+
+
+def _unavailable(exc: psycopg.Error) -> LedgerUnavailable:
+    return LedgerUnavailable("The usage ledger (PostgreSQL) is unreachable. Please retry shortly.")
 
 
 def row_of(record: UsageRecord) -> dict[str, Any]:
@@ -69,8 +75,7 @@ class PostgresLedger:
             "erased": sql.Identifier(schema_name, "ledger_erased"),
         }
         self._insert = sql.SQL(schema.INSERT).format(**self._names)
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
+        self._db = OneConnection(autocommit(conninfo), _unavailable, close_on_error=True)
         self._ready = False
         self._months: set[str] = set()
 
@@ -89,22 +94,12 @@ class PostgresLedger:
         return PostgresLedger(self._conninfo, self._schema)
 
     async def _run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        async with self._lock:
-            try:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=5
-                    )
-                if not self._ready:
-                    await self._create(self._conn)
-                return await work(self._conn)
-            except psycopg.Error as exc:
-                if self._conn is not None and not self._conn.closed:
-                    await self._conn.close()
-                self._conn = None
-                raise LedgerUnavailable(
-                    "The usage ledger (PostgreSQL) is unreachable. Please retry shortly."
-                ) from exc
+        async def ready(conn: psycopg.AsyncConnection[Any]) -> T:
+            if not self._ready:
+                await self._create(conn)
+            return await work(conn)
+
+        return await self._db.run(ready)
 
     async def _create(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -285,7 +280,4 @@ class PostgresLedger:
         return await self._run(totals)
 
     async def close(self) -> None:
-        async with self._lock:
-            if self._conn is not None and not self._conn.closed:
-                await self._conn.close()
-            self._conn = None
+        await self._db.close()

@@ -4,14 +4,21 @@ real local server), both started once per module; every test starts without cook
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
+from gateway.console.routes import router
+from gateway.console.runtime import Console
+from gateway.identity.roles import Actor
+from gateway.identity.tokens import VerifiedToken
 from gateway.settings import Settings
 from tests.console.fake_idp import FakeIdP, running_idp
 from tests.unit.conftest import FakeEngines, make_settings
@@ -103,3 +110,30 @@ def csrf_of(html: str) -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+class Clock:
+    """A clock the test moves (``now``)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def no_actor(verified: VerifiedToken) -> Actor:
+    raise AssertionError("not used")
+
+
+def console_browser(console: Console) -> httpx.AsyncClient:
+    """A browser against the console's routes alone, served by ``console`` (no gateway)."""
+    app = FastAPI()
+    app.include_router(router)
+    resources = SimpleNamespace(console=console)
+
+    async def with_console(scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["resources"] = resources
+        await app(scope, receive, send)
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=with_console), base_url=BASE)

@@ -3,19 +3,17 @@ marks of sign-ins that finished (each finishes once)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import SecretStr
 from redis.asyncio import Redis
-from starlette.types import Receive, Scope, Send
 
-from gateway.console.routes import router
-from gateway.console.runtime import Console, build_console
+from gateway.console.runtime import build_console
 from gateway.console.sessions import (
     SESSION_PREFIX,
     SWEEP_FROM,
@@ -26,18 +24,10 @@ from gateway.console.sessions import (
 )
 from gateway.identity.roles import Actor, Role
 from gateway.identity.tokens import VerifiedToken
-from tests.console.conftest import console_settings
+from tests.console.conftest import Clock, console_browser, console_settings, no_actor
 
 ALICE = Actor("oidc:corp:alice", "alice", frozenset({Role.PLATFORM_ADMIN}))
 SCRATCH = "redis://127.0.0.1:6379/12"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def session(expires_at: float, sid: str = "sid-1") -> Session:
@@ -100,13 +90,13 @@ async def test_build_console_chooses_redis_when_the_gateway_shares_a_store(redis
     settings = console_settings("http://127.0.0.1:9")
     async with httpx.AsyncClient() as http:
         shared = build_console(
-            settings.console, settings.identity, redis, http, _Never(), _no_actor,
+            settings.console, settings.identity, redis, http, _Never(), no_actor,
             secret=SecretStr("shared-secret"),
         )  # fmt: skip
         with pytest.raises(ValueError, match="pseudonym_key"):  # replicas need one key
-            build_console(settings.console, settings.identity, redis, http, _Never(), _no_actor)
+            build_console(settings.console, settings.identity, redis, http, _Never(), no_actor)
         embedded = build_console(
-            settings.console, settings.identity, None, http, _Never(), _no_actor
+            settings.console, settings.identity, None, http, _Never(), no_actor
         )
     assert shared is not None
     assert isinstance(shared.sessions, RedisSessions)
@@ -119,35 +109,11 @@ async def test_an_expired_session_sends_the_browser_to_sign_in() -> None:
     clock = Clock()
     settings = console_settings("http://127.0.0.1:9")
     async with httpx.AsyncClient() as http:
-        built = build_console(settings.console, settings.identity, None, http, _Never(), _no_actor)
+        built = build_console(settings.console, settings.identity, None, http, _Never(), no_actor)
     assert built is not None
-    console = Console(
-        built.settings,
-        MemorySessions(clock),
-        built.client,
-        built.verifier,
-        built.actor_of,
-        http,
-        built.templates,
-        built.csp,
-        clock,
-    )
+    console = dataclasses.replace(built, sessions=MemorySessions(clock), clock=clock)
     await console.sessions.put(session(clock.now + 60))
-    app = FastAPI()
-    app.include_router(router)
-
-    class Resources:
-        pass
-
-    resources = Resources()
-    resources.console = console  # type: ignore[attr-defined]
-
-    async def with_console(scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("state", {})["resources"] = resources
-        await app(scope, receive, send)
-
-    transport = httpx.ASGITransport(app=with_console)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+    async with console_browser(console) as browser:
         browser.cookies.set("sg_console", "sid-1")
         assert (await browser.get("/console")).status_code == 200
         clock.now += 61
@@ -166,10 +132,6 @@ class _Never:
 
     async def discovery(self, issuer_name: str) -> dict[str, str]:
         raise AssertionError("not used")
-
-
-def _no_actor(verified: VerifiedToken) -> Actor:
-    raise AssertionError("not used")
 
 
 async def test_used_sign_ins_are_swept_once_expired() -> None:

@@ -12,28 +12,23 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import Receive, Scope, Send
 
 from gateway.console.login_state import LOGIN_TTL_S, LoginSealer, LoginState, login_key
-from gateway.console.routes import router
 from gateway.console.runtime import build_console
 from gateway.console.sessions import MemorySessions, SessionStore
-from gateway.identity.roles import Actor
 from gateway.identity.tokens import VerifiedToken
-from tests.console.conftest import ALICE, console_settings, idp_redirect
+from tests.console.conftest import (
+    ALICE,
+    Clock,
+    console_browser,
+    console_settings,
+    idp_redirect,
+    no_actor,
+)
 from tests.console.fake_idp import FakeIdP
 
 LOGIN = "sg_console_login"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def state(expires_at: float, next: str = "/console/usage") -> LoginState:
@@ -79,10 +74,6 @@ class _Discovery:
         return {"authorization_endpoint": "https://idp.example/auth"}
 
 
-def _no_actor(verified: VerifiedToken) -> Actor:
-    raise AssertionError("not used")
-
-
 class Recording:
     """A session store that notes every use."""
 
@@ -100,25 +91,11 @@ async def test_a_flood_of_started_sign_ins_stores_nothing_on_the_server() -> Non
     store = Recording(MemorySessions())
     async with httpx.AsyncClient() as http:
         built = build_console(
-            settings.console, settings.identity, None, http, _Discovery(), _no_actor
+            settings.console, settings.identity, None, http, _Discovery(), no_actor
         )
         assert built is not None
         console = dataclasses.replace(built, sessions=cast(SessionStore, store))
-        app = FastAPI()
-        app.include_router(router)
-
-        class Resources:
-            pass
-
-        resources = Resources()
-        resources.console = console  # type: ignore[attr-defined]
-
-        async def with_console(scope: Scope, receive: Receive, send: Send) -> None:
-            scope.setdefault("state", {})["resources"] = resources
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=with_console)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as flood:
+        async with console_browser(console) as flood:
             started = time.monotonic()
             for i in range(10_000):
                 answer = await flood.get("/console/auth/login", params={"next": f"/console/{i}"})

@@ -1,6 +1,7 @@
 """A minimal identity provider for the tests: discovery documents and JWK sets over real HTTP
 (``http.server`` in a thread), keys generated here (RSA and EC, with ``cryptography``), tokens
-signed here with PyJWT, and the few hostile tokens PyJWT will not make.
+signed here with PyJWT, and the few hostile tokens PyJWT will not make. The server and the keys
+are the JWT benchmark's (``loadtest/jwt_idp.py``); the issuers and what they answer are here.
 
 Each issuer lives under its own path, ``<base>/<name>``: its discovery document at
 ``/<name>/.well-known/openid-configuration``, its keys at ``/<name>/jwks``. The test decides
@@ -16,50 +17,12 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from loadtest.jwt_idp import Answer, DocumentServer, SigningKey
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-@dataclass(frozen=True)
-class Key:
-    kid: str
-    private: PrivateKey
-    alg: str
-
-    @classmethod
-    def rsa(cls, kid: str) -> Key:
-        return cls(kid, rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
-
-    @classmethod
-    def ec(cls, kid: str) -> Key:
-        return cls(kid, ec.generate_private_key(ec.SECP256R1()), "ES256")
-
-    def jwk(self, **extra: Any) -> dict[str, Any]:
-        public = self.private.public_key()
-        if isinstance(public, rsa.RSAPublicKey):
-            data = RSAAlgorithm.to_jwk(public, as_dict=True)
-        else:
-            data = ECAlgorithm.to_jwk(public, as_dict=True)
-        return {**data, "kid": self.kid, "use": "sig", "alg": self.alg, **extra}
-
-    def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
-        headers = {"kid": self.kid if kid is None else kid, "typ": "at+jwt"}
-        return jwt.encode(claims, self.private, algorithm=self.alg, headers=headers)
+Key = SigningKey  # RSA or EC, with its JWK, its public PEM and the tokens it signs
 
 
 def _b64(data: bytes) -> str:
@@ -89,16 +52,14 @@ class Issuer:
     down: bool = False
 
 
-class IdentityProvider:
+class IdentityProvider(DocumentServer):
     def __init__(self) -> None:
+        super().__init__()
         self.issuers: dict[str, Issuer] = {}
         self.fetches: Counter[str] = Counter()  # JWKS reads, by issuer name
         self.last_fetch: dict[str, float] = {}  # time.monotonic() of the last JWKS read
         self.last_request: dict[str, float] = {}  # ... of the last request of any document
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add(self, name: str, *keys: Key) -> Issuer:
         issuer = Issuer(name, f"{self.base_url}/{name}", [k.jwk() for k in keys])
@@ -119,7 +80,7 @@ class IdentityProvider:
         if wait > 0:
             time.sleep(wait)
 
-    def _answer(self, path: str) -> tuple[int, dict[str, Any] | None]:
+    def answer(self, path: str) -> Answer:
         name, _, rest = path.strip("/").partition("/")
         with self._lock:
             issuer = self.issuers.get(name)
@@ -141,32 +102,3 @@ class IdentityProvider:
             if rest == "jwks":
                 return 200, {"keys": list(issuer.keys)}
         return 404, None
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = provider._answer(self.path)
-                data = json.dumps(body or {}).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    @contextmanager
-    def running(self) -> Iterator[IdentityProvider]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
-            thread.join(5)
