@@ -23,7 +23,7 @@ import orjson
 
 from gateway.disclosure.notice import Owed
 from gateway.upstream.relay import RelaySource
-from gateway.upstream.sse import first_separator
+from gateway.upstream.sse import events_of
 
 _DATA = b"data: "
 _REPEATS = (  # the Responses API's events that repeat a whole text
@@ -50,7 +50,7 @@ class DisclosingStream:
             if self._done and not (self._placed and any(r in chunk for r in _REPEATS)):
                 yield chunk
                 continue
-            yield b"".join(self._event(event) for event in _split(chunk))
+            yield b"".join(self._event(event) for event in events_of(chunk))
 
     async def aclose(self, *, client_gone: bool = False) -> None:
         await self._source.aclose(client_gone=client_gone)
@@ -142,19 +142,6 @@ class DisclosingStream:
             return False
         holder[field] = self._owed.prefix + holder[field]  # as its deltas had it
         return True
-
-
-def _split(chunk: bytes) -> list[bytes]:
-    """A chunk's whole events (the relay's chunks end at event boundaries)."""
-    events = []
-    while chunk:
-        cut, width = first_separator(chunk)
-        if cut < 0:
-            events.append(chunk)
-            break
-        events.append(chunk[: cut + width])
-        chunk = chunk[cut + width :]
-    return events
 
 
 def _int(value: Any) -> int:

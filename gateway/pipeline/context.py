@@ -73,6 +73,9 @@ class RequestContext:
     recorder: Recorder | None = None
     # send
     sent_at: float = 0.0
+    # whether the engine that answered was told to mark the text with the watermark (its
+    # pool decides: gateway/upstream/watermark.py), for the provenance token's claim
+    watermarked: bool = False
     # shape: the provenance token of the answer as sent (gateway/provenance), for its record
     provenance: str | None = None
 

@@ -8,7 +8,8 @@ check it.
     keys.py         signing keys (Ed25519/EdDSA or P-256/ES256), ephemeral key, the JWKS
     token.py        the token: a compact JWS over the answer's SHA-256 and its facts; verify
     answer_text.py  what "the text of an answer" is (whole or streamed), for its digest
-    stream.py       a stream's final provenance chunk, just before ``data: [DONE]``
+    stream.py       a chat or completions stream's final provenance chunk, before ``[DONE]``
+    typed_stream.py the token in the end event of a Responses API or Anthropic Messages stream
     service.py      whether a request's answer is signed (tenant, policy, default); signing; the
                     watermark detector the verify endpoint runs (``build_detector``)
     verify.py       the verify endpoint's logic: token verdict, watermark, rate limit
@@ -18,10 +19,14 @@ check it.
 
 Where it is delivered: a whole answer in the ``x-sovereign-provenance`` header; a chat or
 completions stream in a last chunk before ``[DONE]`` (``stream.py`` says why not a named
-SSE event); every signed request's audit record keeps its token (``RequestAudit.provenance``,
-hashed into the chain), so the deployer can show later what it stated. The streams of the
-Responses API and of Anthropic's Messages API (typed events, which their SDKs parse by
-type) carry no in-band token yet: their whole answers have the header.
+SSE event); a Responses API stream in its ``response.completed`` (or ``response.incomplete``)
+event's ``response.provenance``, an Anthropic Messages stream in its ``message_stop`` event's
+``provenance`` (typed events, which their SDKs parse by type: ``typed_stream.py``, which also
+says where each SDK keeps it); every signed request's audit record keeps its token
+(``RequestAudit.provenance``, hashed into the chain), so the deployer can show later what it
+stated. The token also states whether the engine was told to watermark the text
+(``watermark``, decided per pool once routing chose the engine: ``gateway/upstream/
+watermark.py``).
 
 Whether an answer is signed (``service.signs``): its policy may require it
 (``require_provenance``, e.g. for a public body); else the tenant's ``provenance`` (on, off);

@@ -4,8 +4,11 @@ The generated text as the client received it (placeholders restored, response ru
 applied), per choice in index order, choices concatenated with nothing between them:
 
 - chat: ``message.content`` (streamed: ``delta.content``); completions: ``text``;
-- the Responses API: the ``output_text`` parts of its ``message`` items;
-- Anthropic Messages: the ``text`` blocks.
+- the Responses API: the ``output_text`` parts of its ``message`` items, in output and
+  content order (streamed: the ``response.output_text.delta`` events' ``delta``, gathered by
+  ``output_index`` and ``content_index``);
+- Anthropic Messages: the ``text`` blocks, in order (streamed: the ``text_delta`` of the
+  ``content_block_delta`` events, gathered by block ``index``).
 
 Tool calls, reasoning and logprobs are not part of it: the token vouches for the prose the
 user reads (an answer of tool calls only is signed over the empty text, its metadata still
@@ -93,3 +96,37 @@ class StreamText:
 
     def text(self) -> str:
         return joined(self.parts)
+
+
+class TypedText:
+    """The text of a Responses API or Anthropic Messages stream, gathered from its text
+    deltas as relayed (the events' parsed ``data``), in the order its whole answer has it."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[int, int], list[str]] = {}
+
+    def see(self, document: Any) -> None:
+        if not isinstance(document, dict):
+            return
+        kind = document.get("type")
+        if kind == "response.output_text.delta":
+            delta = document.get("delta")
+            where = (_index(document, "output_index"), _index(document, "content_index"))
+        elif kind == "content_block_delta":
+            inner = document.get("delta")
+            if not isinstance(inner, dict) or inner.get("type") != "text_delta":
+                return
+            delta = inner.get("text")
+            where = (_index(document, "index"), 0)
+        else:
+            return
+        if isinstance(delta, str):
+            self.parts.setdefault(where, []).append(delta)
+
+    def text(self) -> str:
+        return "".join("".join(self.parts[where]) for where in sorted(self.parts))
+
+
+def _index(document: dict[str, Any], name: str) -> int:
+    index = document.get(name, 0)
+    return index if isinstance(index, int) else 0

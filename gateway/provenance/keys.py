@@ -36,8 +36,11 @@ class SigningKey:
         return self.key.public_key()
 
 
+MAX_PEM_BYTES = 64 * 1024  # a PEM private key is a few hundred bytes
+
+
 def load_key(spec: ProvenanceKey) -> SigningKey:
-    pem = spec.private_key.get_secret_value().encode()
+    pem = _pem_of(spec)
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except ValueError as exc:
@@ -47,6 +50,22 @@ def load_key(spec: ProvenanceKey) -> SigningKey:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return SigningKey(spec.kid, key)
     raise ValueError(f"provenance key {spec.kid!r}: must be Ed25519 or EC P-256")
+
+
+def _pem_of(spec: ProvenanceKey) -> bytes:
+    if spec.private_key is not None:
+        return spec.private_key.get_secret_value().encode()
+    assert spec.private_key_file is not None  # the settings require one of the two
+    try:
+        with open(spec.private_key_file, "rb") as file:
+            pem = file.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(
+            f"provenance key {spec.kid!r}: cannot read {spec.private_key_file!r} ({exc.strerror})"
+        ) from exc
+    if len(pem) > MAX_PEM_BYTES:
+        raise ValueError(f"provenance key {spec.kid!r}: {spec.private_key_file!r} is too large")
+    return pem
 
 
 def ephemeral_key() -> SigningKey:

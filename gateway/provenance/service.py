@@ -16,6 +16,7 @@ from gateway.provenance.keys import KeyRing, SigningKey, ephemeral_key, load_key
 from gateway.provenance.settings import ProvenanceSettings, WatermarkSettings
 from gateway.provenance.stream import ProvenanceStream
 from gateway.provenance.token import Facts, claims_of, sign
+from gateway.provenance.typed_stream import TypedProvenanceStream
 from gateway.provenance.verify import Buckets, Detector, Verifier
 from gateway.provenance.watermark import detect, load_tokenizer
 from gateway.upstream.relay import RelaySource
@@ -73,6 +74,7 @@ class Provenance:
             site=pool.site,
             gateway=self._gateway,
             deployer=self.settings.deployer,
+            watermark=ctx.watermarked,
         )
         token = sign(self.ring.signing, claims_of(facts, text, self._clock()))
         ctx.provenance = token
@@ -84,7 +86,17 @@ class Provenance:
         return None if text is None else self.token(ctx, engine, text)
 
     def stream(self, ctx: RequestContext, engine: Engine, source: RelaySource) -> RelaySource:
-        return ProvenanceStream(source, lambda text: self.token(ctx, engine, text))
+        """The stream with its token at its end: a last chunk before ``[DONE]`` (chat,
+        completions), or a member of its end event (Responses API, Anthropic Messages)."""
+
+        def signed(text: str) -> str:
+            return self.token(ctx, engine, text)
+
+        if ctx.endpoint.api == "anthropic":
+            return TypedProvenanceStream(source, signed, "messages")
+        if ctx.endpoint.path == "/v1/responses":
+            return TypedProvenanceStream(source, signed, "responses")
+        return ProvenanceStream(source, signed)
 
 
 def build_provenance(

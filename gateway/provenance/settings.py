@@ -18,9 +18,20 @@ class ProvenanceKey(BaseModel):
 
     # Its name in the token's header and in the JWKS (rotation: a new kid, the old one kept).
     kid: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    # PEM (PKCS#8) of an Ed25519 key (EdDSA) or a P-256 key (ES256); set it through the
-    # environment (SOVEREIGN_PROVENANCE__KEYS='[{"kid": ..., "private_key": ...}]').
-    private_key: SecretStr
+    # PEM (PKCS#8) of an Ed25519 key (EdDSA) or a P-256 key (ES256), one of: the PEM itself,
+    # through the environment (SOVEREIGN_PROVENANCE__KEYS='[{"kid": ..., "private_key": ...}]'),
+    # or the path of a file holding it (a mounted Kubernetes Secret: the Helm chart's way),
+    # read once at start-up.
+    private_key: SecretStr | None = None
+    private_key_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProvenanceKey:
+        if (self.private_key is None) == (self.private_key_file is None):
+            raise ValueError(
+                f"provenance key {self.kid!r}: set exactly one of private_key, private_key_file"
+            )
+        return self
 
 
 class ProvenanceSettings(BaseModel):

@@ -13,7 +13,8 @@ named event would reach the application as a malformed chunk; a chunk with empty
 ``choices`` is what clients already meet (the usage chunk; Azure's content-filter chunk),
 and its extra member is readable as ``chunk.provenance`` (the SDK keeps unknown fields). A
 stream that ends without ``[DONE]`` (an engine failure, a client gone) gets no token: the
-answer is not whole.
+answer is not whole. The Responses API's and Anthropic's streams carry the token in their own
+end event instead (``typed_stream.py``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Pure: no clock but the one passed in, no I/O. Its header names the key (``kid``)
     gw            the gateway replica that signed it
     model, pool, jurisdiction, site   who generated the answer, and where
     ai_generated  true: the statement the EU AI Act Art. 50 asks to be machine-readable
+    watermark     whether the engine that generated the answer was told to mark it with the
+                  text watermark (its pool's ``watermark``, the tenant's, the request's own
+                  switch: ``gateway/upstream/watermark.py``); a statement, not a detection
     text_sha256   hex SHA-256 of the answer's text as the client received it (UTF-8):
                   ``answer_text.py`` says what the text of an answer is
 
@@ -40,6 +43,7 @@ class Facts:
     site: str
     gateway: str
     deployer: str
+    watermark: bool  # the engine was asked to mark the text (gateway/upstream/watermark.py)
 
 
 def text_digest(text: str) -> str:
@@ -57,6 +61,7 @@ def claims_of(facts: Facts, text: str, now: float) -> dict[str, Any]:
         "jurisdiction": facts.jurisdiction,
         "site": facts.site,
         "ai_generated": True,
+        "watermark": facts.watermark,
         "text_sha256": text_digest(text),
     }
 

@@ -59,6 +59,20 @@ def first_separator(data: bytes) -> tuple[int, int]:
     return best, width
 
 
+def events_of(chunk: bytes) -> list[bytes]:
+    """A chunk's whole events, each with its separator (the relay's chunks end at event
+    boundaries; a tail without one is kept as the last)."""
+    events = []
+    while chunk:
+        cut, width = first_separator(chunk)
+        if cut < 0:
+            events.append(chunk)
+            break
+        events.append(chunk[: cut + width])
+        chunk = chunk[cut + width :]
+    return events
+
+
 def well_formed(chunk: bytes) -> bool:
     """Whether every event in a chunk of whole events (as ``split_events`` releases them)
     starts as an OpenAI stream event does. Only the start is read: the JSON after it is

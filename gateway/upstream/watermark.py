@@ -39,6 +39,12 @@ def marks(mode: str, asked: bool, tenant_wants: bool) -> bool:
     return mode == "client" and (asked or tenant_wants)
 
 
+def marked_by(engine: Engine, payload: Mapping[str, Any], tenant_wants: bool) -> bool:
+    """Whether ``engine`` is sent the switch set, for this request's ``payload`` and tenant:
+    what the provenance token states (``watermark``) for the engine that answered."""
+    return marks(engine.pool.watermark, asked(payload), tenant_wants)
+
+
 def asked(payload: Mapping[str, Any]) -> bool:
     """The client's own switch, read as the engine reads it."""
     xargs = payload.get(XARGS)

@@ -13,6 +13,8 @@ from typing import Any
 import helm_python as helm
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gateway.settings import Settings, load_settings
 from gateway.telemetry.residency import check_residency
@@ -71,6 +73,21 @@ def gateway_container(docs: list[Manifest]) -> Manifest:
     return container  # type: ignore[no-any-return]
 
 
+def _pem(key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+# Signing keys as the Secret holds them for provenance.keys (mounted as <kid>.pem files).
+PROVENANCE_PEMS = (
+    _pem(ed25519.Ed25519PrivateKey.generate()),
+    _pem(ec.generate_private_key(ec.SECP256R1())),
+)
+WATERMARK_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 # What the Secret would hand the gateway through the Deployment's env (made-up values).
 SECRET_VALUES = {
     "SOVEREIGN_ADMIN__TOKEN_HASH": "sha256:" + "0" * 64,
@@ -84,6 +101,7 @@ SECRET_VALUES = {
     # Named admin tokens' hashes, by their position in admin.tokens.
     "SG_ADMIN_TOKEN_HASH_0": "sha256:" + "1" * 64,
     "SG_ADMIN_TOKEN_HASH_1": "sha256:" + "2" * 64,
+    "SOVEREIGN_WATERMARK__KEY": WATERMARK_KEY,
 }
 
 

@@ -6,10 +6,11 @@ Value sets: the defaults (minimal), two sites with B200 and RTX Pro 6000 pools
 (examples/two-sites.yaml) and an external Redis: one node (examples/external-redis.yaml), a
 Redis Cluster over TLS with a password from a Secret (external-redis-cluster.yaml), a
 Sentinel service (external-redis-sentinel.yaml), and an identity provider with the console
-(oidc-console.yaml; its own checks in test_identity.py). Beyond validity, the rendered
-objects are checked for what the chart promises: selectors, GPU resources and placement,
-NetworkPolicy rules, and a gateway configuration that the gateway itself accepts and that
-matches the launch profiles of serving/.
+(oidc-console.yaml; its own checks in test_identity.py), signed provenance and the text
+watermark (provenance-watermark.yaml; test_provenance.py, test_watermark.py). Beyond
+validity, the rendered objects are checked for what the chart promises: selectors, GPU
+resources and placement, NetworkPolicy rules, and a gateway configuration that the gateway
+itself accepts and that matches the launch profiles of serving/.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ EXAMPLES = (
     "external-redis-cluster.yaml",
     "external-redis-sentinel.yaml",
     "oidc-console.yaml",
+    "provenance-watermark.yaml",
 )
 
 

@@ -3,7 +3,8 @@
 official openai SDK asks for, even when the client tries to switch the watermark off; the
 free verify endpoint then finds the watermark in the text alone and the provenance token
 valid for exactly that text, and invalid for it changed by one character. A gateway whose
-pool is ``off`` sends no switch, even when the client asks: its answer is not detected.
+pool is ``off`` sends no switch, even when the client asks: its answer is not detected. Each
+token states which it was (its ``watermark`` claim).
 
 Two gateways (uvicorn threads) in front of the one session engine: an engine URL may belong
 to one pool only."""
@@ -105,6 +106,7 @@ def test_a_marked_answer_is_detected_and_its_token_binds_the_exact_text(
     mark = verdict["watermark"]
     assert verdict["token"]["valid"] is True, verdict
     assert verdict["token"]["claims"]["pool"] == "wm-on"
+    assert verdict["token"]["claims"]["watermark"] is True  # the token says it was marked
     assert mark["detected"] is True, mark
     assert mark["tokens_scored"] >= 150, mark
     assert mark["z"] > mark["threshold_z"] == 4.0, mark
@@ -128,5 +130,7 @@ def test_an_off_pool_answer_is_not_marked_even_when_asked(
     assert mark["tokens_scored"] >= 150, mark
     assert mark["detected"] is False, mark
     assert mark["z"] < 4.0, mark
-    assert _verify(plain, text, token)["token"]["valid"] is True
+    verdict = _verify(plain, text, token)
+    assert verdict["token"]["valid"] is True
+    assert verdict["token"]["claims"]["watermark"] is False
     print(f"\nplain through the gateway: {mark}")

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from gateway.cli import build_parser, with_provenance
 from gateway.provenance import cli
 from gateway.provenance.answer_text import StreamText, whole_text
-from gateway.provenance.keys import KeyRing, ephemeral_key, load_key, private_pem
+from gateway.provenance.keys import MAX_PEM_BYTES, KeyRing, ephemeral_key, load_key, private_pem
 from gateway.provenance.service import signs
 from gateway.provenance.settings import ProvenanceKey
 from gateway.provenance.token import PROVENANCE_TYP, Facts, claims_of, sign, verify
@@ -24,7 +24,7 @@ from gateway.provenance.watermark import Detection
 from gateway.settings import Settings
 from policies.model import Policy
 
-FACTS = Facts("req-1", "smollm2", "de-muc", "DE", "de-muc-1", "gw-1", "Acme GmbH")
+FACTS = Facts("req-1", "smollm2", "de-muc", "DE", "de-muc-1", "gw-1", "Acme GmbH", watermark=True)
 TEXT = "Die Antwort lautet 42. 🙂"
 
 
@@ -47,6 +47,7 @@ def test_a_token_verifies_for_exactly_its_text() -> None:
         "DE",
     )
     assert (claims["iss"], claims["gw"], claims["iat"]) == ("Acme GmbH", "gw-1", 1_800_000_000)
+    assert claims["watermark"] is True
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "EdDSA", "kid": ring.signing.kid, "typ": PROVENANCE_TYP}
 
@@ -213,3 +214,36 @@ def test_verifier_reports_the_watermark_detectors_result() -> None:
     assert plain["token"] is None
     assert plain["watermark"] is None
     assert plain["watermark_note"]
+
+
+def test_a_key_is_read_from_a_mounted_file(tmp_path: Path) -> None:
+    """The Helm chart mounts the Secret as files: ``private_key_file`` reads the PEM at start."""
+    key = ephemeral_key()
+    path = tmp_path / "k-2026.pem"
+    path.write_text(private_pem(key))
+    loaded = load_key(ProvenanceKey(kid="k-2026", private_key_file=str(path)))
+    assert loaded.kid == "k-2026"
+    assert verify(sign(loaded, claims_of(FACTS, TEXT, 0)), TEXT, KeyRing([loaded]).jwks()).valid
+    # The very key of the file: the same public key as the one written.
+    assert KeyRing([loaded]).jwks()["keys"][0]["x"] == KeyRing([key]).jwks()["keys"][0]["x"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "set exactly one of private_key, private_key_file"),
+        ({"private_key": "x", "private_key_file": "/k.pem"}, "set exactly one"),
+    ],
+)
+def test_a_key_has_exactly_one_source(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ProvenanceKey(kid="k", **fields)
+
+
+def test_a_missing_or_oversized_key_file_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"cannot read '/nonexistent/k\.pem'"):
+        load_key(ProvenanceKey(kid="k", private_key_file="/nonexistent/k.pem"))
+    big = tmp_path / "big.pem"
+    big.write_bytes(b"x" * (MAX_PEM_BYTES + 1))
+    with pytest.raises(ValueError, match="too large"):
+        load_key(ProvenanceKey(kid="k", private_key_file=str(big)))

@@ -102,3 +102,56 @@ redis://{{ include "sg.redisName" .root }}.{{ .root.Release.Namespace }}.svc.{{ 
 {{- end -}}
 {{- $ports | uniq | toJson -}}
 {{- end -}}
+
+{{/* A pool's text watermark (gateway/upstream/watermark.py): off | on | client. YAML 1.1
+     reads a bare on/off as a boolean, so true and false are taken for "on" and "off". */}}
+{{- define "sg.poolWatermark" -}}
+{{- $mode := .watermark | default "off" -}}
+{{- if kindIs "bool" .watermark -}}{{- $mode = ternary "on" "off" .watermark -}}{{- end -}}
+{{- $mode -}}
+{{- end -}}
+
+{{/* The pools that mark answers; fails when one does without watermark.enabled. */}}
+{{- define "sg.markingPools" -}}
+{{- $marking := list -}}
+{{- range $pool := .Values.engines.pools -}}
+{{- if ne (include "sg.poolWatermark" $pool) "off" -}}
+{{- $marking = append $marking $pool.name -}}
+{{- end -}}
+{{- end -}}
+{{- if and $marking (not .Values.watermark.enabled) -}}
+{{- fail (printf "pools %v mark answers (watermark: on|client): set watermark.enabled and watermark.existingSecret" $marking) -}}
+{{- end -}}
+{{- $marking | toJson -}}
+{{- end -}}
+
+{{/* The model whose tokenizer.json the gateway's watermark detector reads: watermark.tokenizerModel,
+     else the model of the first pool that marks, else of the first pool. */}}
+{{- define "sg.watermarkModel" -}}
+{{- $w := .Values.watermark -}}
+{{- if $w.tokenizerModel -}}
+{{- $w.tokenizerModel -}}
+{{- else -}}
+{{- $marking := include "sg.markingPools" . | fromJsonArray -}}
+{{- $chosen := dict -}}
+{{- range $pool := .Values.engines.pools -}}
+{{- if and (not $chosen) (or (has $pool.name $marking) (not $marking)) -}}
+{{- $chosen = $pool -}}
+{{- end -}}
+{{- end -}}
+{{- if not $chosen -}}
+{{- fail "watermark.tokenizerModel is required without engine pools (the model folder whose tokenizer.json the gateway's detector reads)" -}}
+{{- end -}}
+{{- (include "sg.profile" (dict "root" . "pool" $chosen) | fromYaml).model -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The provenance default (on | off; a YAML 1.1 boolean taken as such). */}}
+{{- define "sg.provenanceDefault" -}}
+{{- $d := .Values.provenance.default -}}
+{{- if kindIs "bool" $d -}}{{- ternary "on" "off" $d -}}{{- else -}}{{- $d | default "off" -}}{{- end -}}
+{{- end -}}
+
+{{/* Where the engines' watermark processor's code is mounted (the ConfigMap holds the package
+     `serving` with serving/watermark_scheme.py and serving/watermark_processor.py). */}}
+{{- define "sg.watermarkCodeDir" -}}/opt/sovereign-watermark{{- end -}}

@@ -9,7 +9,8 @@ which closes the connection to the engine (vLLM then aborts the request) or stop
 a slot; the request is recorded as aborted (``Recorder.left_waiting``).
 
 The body may differ per engine: the text watermark's switch is the chosen pool's to set
-(``gateway/upstream/watermark.py``).
+(``gateway/upstream/watermark.py``); once an engine answered (after failover), whether it was
+told to mark is kept on the context (``watermarked``) for the provenance token.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gateway.errors import GatewayError
 from gateway.pipeline.context import RequestContext
 from gateway.routing.view import RouteContext
 from gateway.upstream.forwarder import Forwarder, UpstreamAnswer, UpstreamStream
-from gateway.upstream.watermark import pool_bodies
+from gateway.upstream.watermark import marked_by, pool_bodies
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ class Send:
     async def stream(self, ctx: RequestContext) -> UpstreamStream:
         ctx.sent_at = time.perf_counter()
         try:
-            return await self._forwarder.open(
+            upstream = await self._forwarder.open(
                 ctx.tenant,
                 ctx.candidates,
                 ctx.endpoint.path,
@@ -50,6 +51,8 @@ class Send:
         except GatewayError as exc:
             await ctx.record.record(None, "failed", exc.status, None)
             raise
+        ctx.watermarked = watermarked(ctx, upstream.engine)
+        return upstream
 
     async def whole(self, ctx: RequestContext) -> UpstreamAnswer | None:
         """The engine's whole answer; None if the client left first (``abort``: recorded)."""
@@ -74,6 +77,8 @@ class Send:
             raise
         if answer is None:
             await ctx.record.left_waiting(tried[-1] if tried else None)
+        else:
+            ctx.watermarked = watermarked(ctx, answer.engine)
         return answer
 
 
@@ -110,6 +115,12 @@ def bodies(ctx: RequestContext) -> Callable[[Engine], bytes] | None:
     if not ctx.endpoint.generates:
         return None
     return pool_bodies(ctx.payload, ctx.body, ctx.candidates, ctx.tenant.watermark)
+
+
+def watermarked(ctx: RequestContext, engine: Engine) -> bool:
+    """Whether ``engine``, the one that answered, was told to mark the text: the rule
+    ``bodies`` sent it by (False where nothing is generated, as no switch is sent)."""
+    return ctx.endpoint.generates and marked_by(engine, ctx.payload, ctx.tenant.watermark)
 
 
 def route(ctx: RequestContext) -> RouteContext:

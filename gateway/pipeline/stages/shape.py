@@ -2,7 +2,10 @@
 its placeholders restored, then is metered once sent; a stream is relayed event by event
 through the metering tap (placeholders restored there when nothing is masked) or the answer
 guard (response rules that mask or block), and metered when it ends, however it ends. Every
-answer says where it was processed, what the limits left and what the policy did."""
+answer says where it was processed, what the limits left and what the policy did. A signed
+answer (``gateway/provenance``) has its token in a header (whole) or at its stream's end (a
+last chunk before ``[DONE]``; in the end event of a Responses or Messages stream), signed over
+the text exactly as sent: the outermost layer, after the disclosure notice."""
 
 from __future__ import annotations
 
@@ -117,11 +120,14 @@ class Shape:
         elif applied is not None and guarded:
             guard = AnswerGuard(self._analysis, applied, formats)
             relayed = GuardedStream(source, guard, applied.mapping, json_content=json_content)
-        relayed = disclosed(ctx, relayed)
-        if self._provenance is not None and not typed and self._provenance.on(ctx):
-            # Outermost: the provenance chunk signs the text exactly as the client gets it.
-            relayed = self._provenance.stream(ctx, engine, relayed)
+        relayed = self._signed(ctx, engine, disclosed(ctx, relayed))
         return RelayResponse(relayed, self._headers(ctx, engine, received))
+
+    def _signed(self, ctx: RequestContext, engine: Engine, relayed: RelaySource) -> RelaySource:
+        """Outermost: the provenance token signs the text exactly as the client gets it."""
+        if self._provenance is None or not self._provenance.on(ctx):
+            return relayed
+        return self._provenance.stream(ctx, engine, relayed)
 
     def _messages(self, ctx: RequestContext, upstream: UpstreamStream) -> Response:
         """An Anthropic Messages stream: its own events, metered, guarded and restored
@@ -149,7 +155,8 @@ class Shape:
             await source.aclose(client_gone=True)
 
         ctx.settlement.on_exit(close_unsent)
-        return RelayResponse(disclosed(ctx, source), self._headers(ctx, engine, received))
+        relayed = self._signed(ctx, engine, disclosed(ctx, source))
+        return RelayResponse(relayed, self._headers(ctx, engine, received))
 
     async def whole(self, ctx: RequestContext, answer: UpstreamAnswer) -> Response:
         recorder, applied = ctx.record, ctx.applied
