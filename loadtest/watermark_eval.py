@@ -9,9 +9,15 @@
   without the watermark (the engine's ``prompt_logprobs``; the paper uses a larger oracle
   model, which this machine does not have).
 
-``python -m loadtest.watermark_eval --engine URL`` against an engine started with the
-watermark (``SOVEREIGN_WATERMARK_KEY=... python -m serving.local_engine start --watermark``);
-the same key in the environment here. Prints one JSON summary.
+Two ways to run it:
+
+- ``python -m loadtest.watermark_eval --deltas 1.0,1.5,2.0 --answers 48``: one run that starts
+  the local engine (``serving/local_engine.py``) once per strength, with a key made for the
+  run, measures it and stops it; prints one JSON summary per strength and a Markdown table
+  (BENCHMARKS.md's figures);
+- ``python -m loadtest.watermark_eval --engine URL`` against an engine already started with
+  the watermark (``SOVEREIGN_WATERMARK_KEY=... python -m serving.local_engine start
+  --watermark``), the same key (and strength) in the environment here.
 """
 
 from __future__ import annotations
@@ -20,16 +26,21 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
+import signal
 import statistics
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from gateway.provenance.watermark import DEFAULT_THRESHOLD_Z, Detection, detect
+from loadtest.local import free_port
 from loadtest.watermark_corpus import passages, replace_words
-from serving.local_engine import EnginePaths, engine_home
+from serving.local_engine import EnginePaths, chat_model, engine_home, start
 from serving.watermark_scheme import REQUEST_ARG, WatermarkScheme
 
 TOPICS = (
@@ -48,15 +59,17 @@ def _messages(topic: str) -> list[dict[str, str]]:
 
 
 async def _answer(
-    client: httpx.AsyncClient, topic: str, marked: bool, tokens: int, temperature: float
+    client: httpx.AsyncClient, topic: str, seed: int, marked: bool, tokens: int, temperature: float
 ) -> str:
+    """One answer; the marked and the unmarked answer of a pair share ``seed`` (and topic),
+    and every pair has its own, so no two answers of a kind repeat each other."""
     body: dict[str, Any] = {
         "model": "smollm2",
         "messages": _messages(topic),
         "max_tokens": tokens + 30,
         "min_tokens": tokens,
         "temperature": temperature,
-        "seed": 1,
+        "seed": seed,
     }
     if marked:
         body["vllm_xargs"] = {REQUEST_ARG: 1}
@@ -106,7 +119,11 @@ async def evaluate(
     limits = httpx.Limits(max_connections=16)
     async with httpx.AsyncClient(base_url=engine, timeout=900, limits=limits) as client:
         both = await asyncio.gather(
-            *(_answer(client, t, on, tokens, temperature) for on in (True, False) for t in topics)
+            *(
+                _answer(client, t, i, on, tokens, temperature)
+                for on in (True, False)
+                for i, t in enumerate(topics)
+            )
         )
         marked, plain = both[:answers], both[answers:]
         ppl_marked = await asyncio.gather(
@@ -156,24 +173,100 @@ async def evaluate(
             "watermarked": statistics.median(ppl_marked),
             "plain": statistics.median(ppl_plain),
         },
+        "perplexity_quartiles": {
+            "watermarked": _quartiles(ppl_marked),
+            "plain": _quartiles(ppl_plain),
+        },
     }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    return [round(q, 1) for q in statistics.quantiles(values, n=4)]
+
+
+def _own_engines(
+    deltas: list[float], answers: int, tokens: int, temperature: float
+) -> list[dict[str, Any]]:
+    """Each strength on a fresh engine of its own (the key made for this run; the engine's
+    log in the temporary folder)."""
+    paths = EnginePaths(engine_home())
+    base = WatermarkScheme(key=os.urandom(32), tokenizer=str(paths.model_dir))
+    summaries = []
+    for delta in deltas:
+        scheme = replace(base, delta=delta)
+        log = Path(tempfile.gettempdir()) / f"watermark-eval-engine-{delta}.log"
+        engine = start(paths, port=free_port(), model=chat_model(paths, scheme), log_path=log)
+        try:
+            summaries.append(
+                asyncio.run(evaluate(engine.base_url, scheme, answers, tokens, temperature))
+            )
+        finally:
+            engine.stop()
+    return summaries
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    """BENCHMARKS.md's table: one row per strength."""
+    rows = [
+        "| delta | detected | z min / mean | 10 % words replaced: detected | z min | "
+        "unmarked answers detected | human EN / DE detected | human z max EN / DE | "
+        "perplexity marked / unmarked (median) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in summaries:
+        z = s["z"]
+
+        def count(name: str, s: dict[str, Any] = s) -> str:
+            n: int = s["texts"][name]
+            return f"{round(s['detection_rate'][name] * n)}/{n}"
+
+        ppl = s["perplexity_median"]
+        rows.append(
+            f"| {s['scheme']['delta']} | {count('watermarked')} | "
+            f"{z['watermarked']['min']:.1f} / {z['watermarked']['mean']:.1f} | "
+            f"{count('watermarked_10pct_words_replaced')} | "
+            f"{z['watermarked_10pct_words_replaced']['min']:.1f} | {count('plain')} | "
+            f"{count('human_en')} / {count('human_de')} | "
+            f"{z['human_en']['max']:.2f} / {z['human_de']['max']:.2f} | "
+            f"{ppl['watermarked']:.1f} / {ppl['plain']:.1f} |"
+        )
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.watermark_eval")
-    parser.add_argument("--engine", required=True, help="base URL of the watermarking engine")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--engine", help="base URL of an engine started with the watermark")
+    where.add_argument(
+        "--deltas", help="start the local engine once per strength, e.g. 1.0,1.5,2.0"
+    )
     parser.add_argument("--answers", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=200, help="at least this many per answer")
     parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args(argv)
-    scheme = WatermarkScheme.from_env()
-    if scheme is None:
-        parser.error("set SOVEREIGN_WATERMARK_KEY (hex) as the engine's")
-    scheme = replace(scheme, tokenizer=str(EnginePaths(engine_home()).model_dir))
-    summary = asyncio.run(
-        evaluate(args.engine.rstrip("/"), scheme, args.answers, args.tokens, args.temperature)
-    )
-    print(json.dumps(summary, indent=2))
+    if args.deltas:
+        # A SIGTERM ends the run through its ``finally``: the engine it started stops too.
+        signal.signal(signal.SIGTERM, _interrupt)
+        deltas = [float(d) for d in args.deltas.split(",")]
+        summaries = _own_engines(deltas, args.answers, args.tokens, args.temperature)
+    else:
+        scheme = WatermarkScheme.from_env()
+        if scheme is None:
+            parser.error("set SOVEREIGN_WATERMARK_KEY (hex) as the engine's")
+        scheme = replace(scheme, tokenizer=str(EnginePaths(engine_home()).model_dir))
+        summaries = [
+            asyncio.run(
+                evaluate(
+                    args.engine.rstrip("/"), scheme, args.answers, args.tokens, args.temperature
+                )
+            )
+        ]
+    print(json.dumps(summaries, indent=2))
+    print(table(summaries))
     return 0
 
 
