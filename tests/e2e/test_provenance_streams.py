@@ -4,12 +4,13 @@ uvicorn thread: each token verifies (``POST /v1/provenance/verify``) against the
 delivered, and not against it changed by one character; under greedy decoding the whole
 answer's token states the same digest as the stream's (the disclosure notice included, in
 first_answer mode); the token says whether the engine was told to watermark the text (a
-``client`` pool: when the tenant asks)."""
+``client`` pool: when the tenant asks); the request's audit record keeps the token."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -20,6 +21,7 @@ import pytest
 
 from gateway.auth import hash_key
 from gateway.settings import Settings
+from tests.provenance.audited import audited_token
 from tests.servers import TEST_WATERMARK, EngineUnderTest, gateway_thread
 
 pytestmark = pytest.mark.engine
@@ -32,7 +34,12 @@ MAX_TOKENS = 32
 
 
 @pytest.fixture(scope="module")
-def url(engine: EngineUnderTest) -> Iterator[str]:
+def audit_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="sg-provenance-streams-"))
+
+
+@pytest.fixture(scope="module")
+def url(engine: EngineUnderTest, audit_dir: Path) -> Iterator[str]:
     scheme = TEST_WATERMARK
     tenants: list[dict[str, Any]] = [
         {"id": name, "api_keys": [{"id": name, "hash": hash_key(key)}]}
@@ -42,7 +49,7 @@ def url(engine: EngineUnderTest) -> Iterator[str]:
     tenants[2]["watermark"] = True
     settings = Settings(
         privacy={"default_policy": None},
-        telemetry={"audit_dir": tempfile.mkdtemp(prefix="sg-provenance-streams-")},
+        telemetry={"audit_dir": str(audit_dir), "flush_interval_ms": 20},
         provenance={"default": "on", "verify_burst": 200},
         watermark={"key": scheme.key.hex(), "gamma": scheme.gamma, "delta": scheme.delta,
                    "context_width": scheme.context_width, "tokenizer": scheme.tokenizer},
@@ -144,11 +151,12 @@ APIS = {
 @pytest.mark.parametrize("tenant", ["plain", "told"])
 @pytest.mark.parametrize("api", list(APIS))
 def test_a_stream_token_verifies_and_states_what_the_whole_answer_does(
-    url: str, engine: EngineUnderTest, api: str, tenant: str
+    url: str, engine: EngineUnderTest, audit_dir: Path, api: str, tenant: str
 ) -> None:
     streamed, whole = APIS[api]
     text, token = streamed(url, tenant, engine.model)
     claims = _checked(url, text, token)
+    assert audited_token(audit_dir, claims["rid"]) == token  # the audit record keeps it
     assert claims["pool"] == "e2e-client"
     assert claims["ai_generated"] is True
     assert claims["watermark"] is False  # a client pool, not asked
@@ -158,6 +166,7 @@ def test_a_stream_token_verifies_and_states_what_the_whole_answer_does(
     whole_text, whole_token = whole(url, tenant, engine.model)
     assert whole_text == text  # greedy: the same answer
     whole_claims = _checked(url, whole_text, whole_token)
+    assert audited_token(audit_dir, whole_claims["rid"]) == whole_token
     assert whole_claims["text_sha256"] == claims["text_sha256"]
     assert whole_claims["rid"] != claims["rid"]
 

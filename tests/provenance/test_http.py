@@ -5,7 +5,6 @@ record, the JWKS, the verify endpoint and its rate limit."""
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,11 @@ import openai
 import orjson
 import pytest
 
-from gateway.audit.file import FILE_NAME
 from gateway.auth import hash_key
 from gateway.settings import Settings
 from serving.simulator.background import SimulatorThread
 from serving.simulator.host import SimulatorConfig
+from tests.provenance.audited import audited_token
 from tests.servers import gateway_thread
 
 MODEL = "smollm2"
@@ -62,7 +61,7 @@ def gateway() -> Iterator[Gateway]:
             ],
         )  # fmt: skip
         with gateway_thread(settings) as url:
-            yield Gateway(url, audit / FILE_NAME)
+            yield Gateway(url, audit)
 
 
 def test_a_whole_answer_carries_a_token_that_verifies(gateway: Gateway) -> None:
@@ -90,7 +89,7 @@ def test_a_whole_answer_carries_a_token_that_verifies(gateway: Gateway) -> None:
     changed = gateway.verify(text[:-1] + ("x" if text[-1] != "x" else "y"), token).json()
     assert changed["token"]["valid"] is False
     # The request's audit record keeps the token.
-    assert _audited(gateway, claims["rid"]) == token
+    assert audited_token(gateway.audit, claims["rid"]) == token
 
 
 def test_a_stream_ends_with_its_token_and_the_sdk_still_parses_it(gateway: Gateway) -> None:
@@ -109,6 +108,7 @@ def test_a_stream_ends_with_its_token_and_the_sdk_still_parses_it(gateway: Gatew
     assert "".join(pieces)
     verdict = gateway.verify("".join(pieces), tokens[0]).json()
     assert verdict["token"]["valid"] is True, verdict
+    assert audited_token(gateway.audit, verdict["token"]["claims"]["rid"]) == tokens[0]
     # Raw: the provenance chunk comes right before [DONE].
     with httpx.stream(
         "POST",
@@ -162,17 +162,3 @@ def test_verify_is_rate_limited_per_address(gateway: Gateway) -> None:
     assert refused.status_code == 429
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert int(refused.headers["retry-after"]) >= 1
-
-
-def _audited(gateway: Gateway, request_id: str) -> str | None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if gateway.audit.exists():
-            for line in gateway.audit.read_bytes().splitlines():
-                entry = orjson.loads(line)
-                body = entry.get("body") or {}
-                if body.get("request_id") == request_id:
-                    token: str | None = body.get("provenance")
-                    return token
-        time.sleep(0.05)
-    raise AssertionError("no audit record of the request")
