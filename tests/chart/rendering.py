@@ -49,6 +49,13 @@ def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Mani
     return docs
 
 
+def schema_refusal(chart: helm.Chart, values: dict[str, Any]) -> str:
+    """The message with which the chart's values.schema.json refuses ``values`` (it must)."""
+    with pytest.raises(helm.HelmValuesError) as refused:
+        chart.validate_schema(values)
+    return str(refused.value)
+
+
 def find(docs: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
     return [
         d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)

@@ -31,6 +31,7 @@ from tests.chart.rendering import (
     gateway_container,
     policy_spec,
     render,
+    schema_refusal,
     started_settings,
 )
 
@@ -194,9 +195,7 @@ BAD_VALUES = [
 def test_the_schema_rejects_bad_issuers(
     chart: helm.Chart, values: dict[str, Any], issuer: dict[str, Any], named: str
 ) -> None:
-    with pytest.raises(helm.HelmValuesError) as refused:
-        chart.validate_schema(with_issuer(values, **issuer))
-    assert named in str(refused.value)
+    assert named in schema_refusal(chart, with_issuer(values, **issuer))
 
 
 BAD_OTHERS = [
@@ -218,9 +217,7 @@ BAD_OTHERS = [
 def test_the_schema_rejects_bad_console_and_token_values(
     chart: helm.Chart, values: dict[str, Any], named: str
 ) -> None:
-    with pytest.raises(helm.HelmValuesError) as refused:
-        chart.validate_schema(values)
-    assert named in str(refused.value)
+    assert named in schema_refusal(chart, values)
 
 
 def test_the_schema_knows_the_gateways_fields(chart: helm.Chart) -> None:

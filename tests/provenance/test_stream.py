@@ -4,26 +4,11 @@ token for a stream that did not end."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
 
 from gateway.provenance.stream import ProvenanceStream
-
-
-class FakeSource:
-    finish_on_disconnect = False
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.closed: bool | None = None
-
-    async def events(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
-            yield chunk
-
-    async def aclose(self, *, client_gone: bool = False) -> None:
-        self.closed = client_gone
+from tests.provenance.typed_events import FakeSource
 
 
 def _event(index: int, content: str) -> bytes:
